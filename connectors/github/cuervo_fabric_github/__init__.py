@@ -1,0 +1,1 @@
+"""The first-party ``github`` connector (GitHub.com and GitHub Enterprise Server)."""

@@ -1,0 +1,5 @@
+"""``python -m cuervo_fabric``."""
+
+from cuervo_fabric.cli.main import main
+
+main()

@@ -1,0 +1,223 @@
+"""Stages 5-8 for each HTTP request a connector sends: credentials, transform, send, normalise, retry.
+
+The connector sees an ``sdk.HttpClient``; each of its requests is retried here under the call's
+timeout budget, with credentials re-applied on every attempt and provider errors normalised to
+the stable codes (the provider's message kept, secrets removed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from cuervo_fabric.errors import (
+    AuthFailedError,
+    FabricError,
+    FabricTimeoutError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UpstreamError,
+)
+from cuervo_fabric.gateway.credentials import CredentialInjector
+from cuervo_fabric.gateway.pipeline import Call
+from cuervo_fabric.gateway.retry import RetryPolicy, parse_retry_after, sleep
+
+__all__ = ["GatewayHttpClient", "ResponseHook", "error_for_response"]
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+
+#: Called with each provider response (rate-limit header parsing, metrics).
+ResponseHook = Callable[[Call, httpx.Response], None]
+
+
+def _provider_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300].strip()
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error", "detail", "errorMessages"):
+            if body.get(key):
+                value = body[key]
+                if isinstance(value, dict):
+                    value = value.get("message", value)
+                return str(value)[:300]
+    return str(body)[:300]
+
+
+def error_for_response(resp: httpx.Response, retry_after_s: float | None = None) -> FabricError:
+    """Normalise a provider error response into the stable error codes."""
+    status = resp.status_code
+    provider = _provider_message(resp)
+    details: dict[str, Any] = {"status": status}
+    if provider:
+        details["providerMessage"] = provider
+    msg = f"provider answered {status} {resp.reason_phrase}" + (f": {provider}" if provider else "")
+    retry_ms = int(retry_after_s * 1000) if retry_after_s is not None else None
+    if status == 401:
+        return AuthFailedError(msg, details=details)
+    if status == 429:
+        return RateLimitedError(msg, retry_after_ms=retry_ms, details={**details, "limitType": "external"})
+    if status == 403:
+        return PermissionDeniedError(msg, details=details)
+    if status == 404:
+        return NotFoundError(msg, details=details)
+    if status == 408:
+        return FabricTimeoutError(msg, details=details)
+    return UpstreamError(msg, retryable=status in RETRYABLE_STATUS, retry_after_ms=retry_ms, details=details)
+
+
+class GatewayHttpClient:
+    """The ``sdk.HttpClient`` a connector gets for one call."""
+
+    def __init__(
+        self,
+        call: Call,
+        *,
+        base_url: str,
+        credentials: CredentialInjector,
+        retry: RetryPolicy | None = None,
+        response_hooks: tuple[ResponseHook, ...] = (),
+        transport: httpx.BaseTransport | None = None,
+        cert: tuple[str, str] | None = None,
+        refresh: Callable[[], bool] | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.call = call
+        self.credentials = credentials
+        self.retry = retry or RetryPolicy()
+        self.hooks = response_hooks
+        self.refresh = refresh
+        self.deadline = time.monotonic() + call.action.timeout_ms / 1000
+        kwargs: dict[str, Any] = {"base_url": base_url, "follow_redirects": False}
+        if transport is not None:
+            kwargs["transport"] = transport
+        if cert is not None:
+            kwargs["cert"] = cert
+        self._client = httpx.Client(headers=dict(default_headers or {}), **kwargs)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the sdk.HttpClient surface -------------------------------------------------
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> httpx.Response:
+        method = method.upper()
+        key = self.call.action.idempotency_key
+        may_retry = self.retry.may_retry(method, key)
+        refreshed = False
+        retries = 0
+        while True:
+            attempt_headers = dict(headers or {})
+            if key and method not in ("GET", "HEAD", "OPTIONS"):
+                attempt_headers.setdefault("Idempotency-Key", key)
+            self.credentials.apply(attempt_headers)
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise FabricTimeoutError(
+                    f"the call's timeout ({self.call.action.timeout_ms} ms) ran out before {method} {url}"
+                )
+            self.call.metadata.attempts += 1
+            self.call.metadata.api_calls += 1
+            started = time.perf_counter()
+            try:
+                resp = self._client.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=attempt_headers,
+                    timeout=remaining,
+                )
+                error: FabricError | None = None
+            except httpx.TimeoutException:
+                resp = None
+                error = FabricTimeoutError(f"{method} {url} timed out", retryable=True)
+            except httpx.TransportError as exc:
+                resp = None
+                error = UpstreamError(
+                    f"cannot reach the provider: {self.credentials.redact(str(exc)) or type(exc).__name__}",
+                    retryable=True,
+                    details={"transport": type(exc).__name__},
+                )
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            retry_after: float | None = None
+            if resp is not None:
+                for hook in self.hooks:
+                    hook(self.call, resp)
+                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                if resp.is_success or not raise_for_status or resp.status_code in (301, 302, 304, 307, 308):
+                    self.call.explain(
+                        "http",
+                        method=method,
+                        url=str(resp.request.url.copy_with(query=None)),
+                        status=resp.status_code,
+                        ms=round(elapsed_ms, 2),
+                        attempt=self.call.metadata.attempts,
+                    )
+                    return resp
+                if resp.status_code == 401 and self.refresh is not None and not refreshed:
+                    refreshed = True
+                    self.call.explain("http", method=method, status=401, action="refresh credentials")
+                    if self.refresh():
+                        self.credentials.invalidate()
+                        continue
+                error = error_for_response(resp, retry_after)
+            assert error is not None
+            error.message = self.credentials.redact(error.message)
+            self.call.explain(
+                "http",
+                method=method,
+                url=url,
+                error=error.code,
+                status=resp.status_code if resp is not None else None,
+                ms=round(elapsed_ms, 2),
+                attempt=self.call.metadata.attempts,
+            )
+            if not (error.retryable and may_retry and retries < self.retry.max_retries):
+                if error.retryable and not may_retry:
+                    error.details["notRetried"] = "POST-like request without an idempotency key"
+                raise error
+            retries += 1
+            wait = retry_after if retry_after is not None else self.retry.backoff(retries)
+            left = self.deadline - time.monotonic()
+            if wait >= left:
+                error.retry_after_ms = int(wait * 1000)
+                error.details["notRetried"] = "the wait would pass the call's timeout"
+                raise error
+            self.call.explain(
+                "retry",
+                retry=retries,
+                wait_s=round(wait, 3),
+                reason="Retry-After" if retry_after is not None else "backoff",
+            )
+            sleep(wait)

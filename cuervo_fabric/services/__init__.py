@@ -1,0 +1,1 @@
+"""Use cases. Services import the domain and the ports only; bootstrap hands them adapters."""

@@ -1,0 +1,1 @@
+"""Store adapters: ``SqliteStore`` (the embedded default) and ``PostgresStore`` (the remote fabric)."""

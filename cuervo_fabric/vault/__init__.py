@@ -1,0 +1,1 @@
+"""The credential vault: AES-256-GCM envelope encryption and the master-key ladder."""
