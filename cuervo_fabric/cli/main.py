@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cuervo_fabric.cli import auth, config_cmd, connector, demo, execute, vault
+from cuervo_fabric.cli import auth, completion, config_cmd, connector, demo, execute, vault
 from cuervo_fabric.cli._app import new_app
 from cuervo_fabric.cli._state import state
 
@@ -77,6 +77,7 @@ app.command("health")(execute.health_command)
 app.add_typer(vault.app, name="vault")
 app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo.demo_command)
+app.command("completion")(completion.completion_command)
 
 
 def main() -> None:

@@ -91,10 +91,11 @@ def _coerce(value: str, types: list[str], where: str) -> Any:
                 return False
             continue
         if name in ("array", "object"):
+            looks_json = value.lstrip()[:1] in ("[", "{")
             try:
                 parsed = json.loads(value)
             except ValueError:
-                if name == "array":
+                if name == "array" and not looks_json:
                     return [v.strip() for v in value.split(",") if v.strip()]
                 continue
             if _is_type(parsed, name):

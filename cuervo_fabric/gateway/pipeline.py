@@ -128,7 +128,9 @@ def permission_stage(next_: Handler) -> Handler:
 
 def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorResult:
     inst = call.instance
-    if inst.status in (InstanceStatus.INSTALLED, InstanceStatus.AUTHENTICATING):
+    # A health check may run while authenticating: that is how `auth login` verifies a credential.
+    not_ready = {InstanceStatus.INSTALLED} | (set() if health else {InstanceStatus.AUTHENTICATING})
+    if inst.status in not_ready:
         call.explain("permission", allowed=False, reason=f"instance {inst.status.value}")
         return failure(
             call,
@@ -138,7 +140,7 @@ def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorRes
                 details={"instance": inst.name},
             ),
         )
-    runnable = _RUNNABLE | ({InstanceStatus.PAUSED} if health else set())
+    runnable = _RUNNABLE | ({InstanceStatus.PAUSED, InstanceStatus.AUTHENTICATING} if health else set())
     if inst.status not in runnable:
         call.explain("permission", allowed=False, reason=f"instance {inst.status.value}")
         return failure(

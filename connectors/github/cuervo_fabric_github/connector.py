@@ -30,7 +30,7 @@ _I = {"type": "integer", "minimum": 1}
 _OWNER_REPO = {"owner": _S, "repo": _S}
 _PAGE = {
     "page": {"type": "integer", "minimum": 1, "default": 1},
-    "per_page": {"type": "integer", "minimum": 1, "maximum": 100, "default": 30},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
 }
 
 
@@ -160,6 +160,13 @@ class GitHubConnector(BaseConnector):
                 "description": "bearer_token (PAT), oauth2 (OAuth app) or service_account (GitHub App)",
             },
             "org": {"type": "string", "description": "Default organisation for repo.list"},
+            "per_page": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 30,
+                "description": "Default page size of list and search actions",
+            },
             "authorize_url": {
                 "type": "string",
                 "default": "https://github.com/login/oauth/authorize",
@@ -185,6 +192,9 @@ class GitHubConnector(BaseConnector):
         },
     }
 
+    def _per_page(self, params: dict[str, Any]) -> int:
+        return int(params.get("per_page") or self.settings.get("per_page") or 30)
+
     def _headers(self) -> dict[str, str]:
         return {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
 
@@ -208,7 +218,7 @@ class GitHubConnector(BaseConnector):
         """List repositories of the user (or of ``org``)."""
         org = params.get("org") or self.settings.get("org")
         path = f"/orgs/{org}/repos" if org else "/user/repos"
-        page = {"page": params["page"], "per_page": params["per_page"]}
+        page = {"page": params["page"], "per_page": self._per_page(params)}
         repos = [_repository(r) for r in self._get(path, page)]
         term = params.get("search")
         return [r for r in repos if not term or term.lower() in (r["fullName"] or "").lower()]
@@ -242,7 +252,7 @@ class GitHubConnector(BaseConnector):
     )
     def pr_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """List pull requests."""
-        q = {"state": params["state"], "page": params["page"], "per_page": params["per_page"]}
+        q = {"state": params["state"], "page": params["page"], "per_page": self._per_page(params)}
         return [_pull(p) for p in self._get(f"/repos/{params['owner']}/{params['repo']}/pulls", q)]
 
     @action(
@@ -329,7 +339,7 @@ class GitHubConnector(BaseConnector):
     )
     def issue_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """List issues (pull requests excluded)."""
-        q = {"state": params["state"], "page": params["page"], "per_page": params["per_page"]}
+        q = {"state": params["state"], "page": params["page"], "per_page": self._per_page(params)}
         items = self._get(f"/repos/{params['owner']}/{params['repo']}/issues", q)
         return [_issue(i) for i in items if "pull_request" not in i]
 
@@ -432,7 +442,7 @@ class GitHubConnector(BaseConnector):
     )
     def search_code(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Search code."""
-        q = {"q": params["query"], "page": params["page"], "per_page": params["per_page"]}
+        q = {"q": params["query"], "page": params["page"], "per_page": self._per_page(params)}
         items = self._get("/search/code", q).get("items", [])
         return [
             {
@@ -453,7 +463,7 @@ class GitHubConnector(BaseConnector):
     )
     def search_issues(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Search issues and pull requests."""
-        q = {"q": params["query"], "page": params["page"], "per_page": params["per_page"]}
+        q = {"q": params["query"], "page": params["page"], "per_page": self._per_page(params)}
         return [_issue(i) for i in self._get("/search/issues", q).get("items", [])]
 
     @action("webhook.receive", scopes=("admin:repo_hook",))

@@ -1,0 +1,1 @@
+complete --command cuervo-fabric --no-files --arguments "(env _CUERVO_FABRIC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) cuervo-fabric)" --condition "env _CUERVO_FABRIC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) cuervo-fabric"
