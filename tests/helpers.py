@@ -31,7 +31,7 @@ class CliResult:
         return dict(self.json()["error"])
 
 
-def cli(*args: str, input: str | None = None) -> CliResult:  # noqa: A002 - mirrors CliRunner
+def cli(*args: str, input: str | None = None) -> CliResult:
     """Run ``cuervo-fabric ARGS`` in-process (no TTY, so never interactive)."""
     result = _runner.invoke(app, list(args), input=input, catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
@@ -47,7 +47,8 @@ def db_snapshot(home: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = [
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " ORDER BY name"
             )
         ]
         snap = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
