@@ -60,8 +60,9 @@ def _bounded(fn: Any, *args: Any) -> Any:
 
 
 def backend_name() -> str:
+    """The usable backend's class path, or ``"none"``."""
     try:
-        b = _usable_backend()
+        b = _bounded(_usable_backend)
     except KeyringUnavailable:
         return "none"
     return f"{type(b).__module__}.{type(b).__name__}"
