@@ -1,0 +1,1 @@
+"""The {{ display_name }} connector for cuervo-fabric."""
