@@ -1,119 +1,150 @@
-"""The ``github`` connector: repositories, pull requests, issues, Actions and search.
+"""The ``github`` connector: repositories, pull requests, issues, Actions, search and webhooks.
 
-Written on the public SDK surface only, as a third-party connector would be.
+Written on the public SDK surface only, as a third-party connector would be. It implements the
+``SourceControlAdapter`` (the seed's ISourceControlAdapter) and exposes it as the standard SCM
+actions, so the same scripts run against ``gitlab``::
+
+    cuervo-fabric connector install github --name gh
+    gh auth token | cuervo-fabric auth login gh --with-token
+    cuervo-fabric exec gh pr.create -p owner=octo -p repo=app -p title=Fix -p head=fix -p base=main --json
+
+GitHub Enterprise Server: ``--set base_url=https://HOST/api/v3``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, urlsplit
 
 from cuervo_fabric.sdk import (
+    SCM_ACTIONS,
+    AuthFailedError,
     BaseConnector,
+    CloneResult,
+    CodeSearchResult,
+    Comment,
     ConnectorCategory,
     ConnectorMetadata,
+    CreateIssueInput,
+    CreatePRInput,
+    FabricTimeoutError,
+    FileContent,
+    GitHubSignature,
+    IncomingWebhook,
+    InvalidInputError,
+    Issue,
+    IssueListOptions,
+    ListOptions,
+    MergeOptions,
+    MergeResult,
     Permission,
+    PermissionDeniedError,
+    PRListOptions,
+    PullRequest,
+    PullRequestDetail,
+    RateLimitedError,
     RateLimits,
+    RepoListOptions,
+    Repository,
+    Review,
+    ReviewComment,
+    SearchOptions,
+    TreeNode,
+    UpdateIssueInput,
+    Webhook,
+    WebhookRegistration,
+    WebhookSpec,
+    WorkflowRun,
+    WorkflowRunDetail,
+    WorkflowRunOptions,
     action,
+    clone_with_git,
+    git_credential,
+    header,
+    paginate_link_header,
+    poll_until,
+    scm_params,
 )
+from cuervo_fabric_github import _mapping as m
+from cuervo_fabric_github._conditional import ConditionalGet
+from cuervo_fabric_github._delivery import describe_delivery
 
-__all__ = ["GitHubConnector"]
+if TYPE_CHECKING:
+    import httpx
 
+    from cuervo_fabric.sdk import SourceControlAdapter
+
+__all__ = ["API_VERSION", "GitHubConnector", "event_type"]
+
+#: The REST API version sent as ``X-GitHub-Api-Version`` (setting ``api_version`` overrides it).
 API_VERSION = "2022-11-28"
 
+#: Events a new hook subscribes to unless ``events`` says otherwise.
+DEFAULT_HOOK_EVENTS = (
+    "push",
+    "pull_request",
+    "pull_request_review",
+    "issues",
+    "issue_comment",
+    "workflow_run",
+)
 
-def _obj(required: list[str], **props: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": props}
-
-
-_S = {"type": "string"}
-_I = {"type": "integer", "minimum": 1}
-_OWNER_REPO = {"owner": _S, "repo": _S}
-_PAGE = {
-    "page": {"type": "integer", "minimum": 1, "default": 1},
-    "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+_OAUTH_SETTINGS: dict[str, Any] = {
+    "authorize_url": {
+        "type": "string",
+        "default": "https://github.com/login/oauth/authorize",
+        "description": "OAuth app authorization endpoint (GHES: https://HOST/login/oauth/authorize)",
+    },
+    "token_url": {
+        "type": "string",
+        "default": "https://github.com/login/oauth/access_token",
+        "description": "OAuth token endpoint (GHES: https://HOST/login/oauth/access_token)",
+    },
+    "device_authorization_url": {
+        "type": "string",
+        "default": "https://github.com/login/device/code",
+        "description": "Device flow endpoint (GHES: https://HOST/login/device/code)",
+    },
+    "revocation_url": {"type": "string", "description": "Token revocation endpoint, if any"},
+    "client_id": {"type": "string", "description": "OAuth app (or GitHub App) client id"},
+    "scopes": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": ["repo", "workflow", "admin:repo_hook"],
+        "description": "OAuth scopes (classic)",
+    },
 }
 
 
-def _repository(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(r.get("id")),
-        "name": r.get("name"),
-        "fullName": r.get("full_name"),
-        "description": r.get("description"),
-        "url": r.get("html_url"),
-        "cloneUrl": r.get("clone_url"),
-        "defaultBranch": r.get("default_branch"),
-        "isPrivate": bool(r.get("private")),
-        "language": r.get("language"),
-        "updatedAt": r.get("updated_at"),
-    }
+def event_type(req: IncomingWebhook) -> str:
+    """``github.<X-GitHub-Event>.<action>`` (``github.<event>`` for events without an action)."""
+    event = req.header("X-GitHub-Event")
+    body = req.json()
+    act = body.get("action") if isinstance(body, dict) else None
+    return f"github.{event}.{act}" if isinstance(act, str) and act else f"github.{event}"
 
 
-def _labels(obj: dict[str, Any]) -> list[str]:
-    return [lab.get("name", "") if isinstance(lab, dict) else str(lab) for lab in obj.get("labels") or []]
+def _seg(value: Any) -> str:
+    """One URL path segment: ``owner=../x`` must not walk the API's paths."""
+    return quote(str(value), safe="")
 
 
-def _pull(p: dict[str, Any]) -> dict[str, Any]:
-    merged = p.get("merged_at") is not None or p.get("merged") is True
-    return {
-        "id": str(p.get("id")),
-        "number": p.get("number"),
-        "title": p.get("title"),
-        "body": p.get("body") or "",
-        "state": "merged" if merged else p.get("state"),
-        "author": (p.get("user") or {}).get("login"),
-        "sourceBranch": (p.get("head") or {}).get("ref"),
-        "targetBranch": (p.get("base") or {}).get("ref"),
-        "createdAt": p.get("created_at"),
-        "updatedAt": p.get("updated_at"),
-        "mergedAt": p.get("merged_at"),
-        "reviewStatus": "pending",
-        "labels": _labels(p),
-        "url": p.get("html_url"),
-    }
-
-
-def _issue(i: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(i.get("id")),
-        "number": i.get("number"),
-        "title": i.get("title"),
-        "body": i.get("body") or "",
-        "state": i.get("state"),
-        "author": (i.get("user") or {}).get("login"),
-        "assignees": [a.get("login") for a in i.get("assignees") or []],
-        "labels": _labels(i),
-        "createdAt": i.get("created_at"),
-        "updatedAt": i.get("updated_at"),
-        "url": i.get("html_url"),
-    }
-
-
-def _run(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": r.get("id"),
-        "name": r.get("name"),
-        "workflowId": r.get("workflow_id"),
-        "status": r.get("status"),
-        "conclusion": r.get("conclusion"),
-        "branch": r.get("head_branch"),
-        "commit": r.get("head_sha"),
-        "event": r.get("event"),
-        "createdAt": r.get("created_at"),
-        "updatedAt": r.get("updated_at"),
-        "url": r.get("html_url"),
-    }
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GitHubConnector(BaseConnector):
-    """GitHub REST API v3 through the gateway."""
+    """GitHub REST API (github.com and GitHub Enterprise Server) through the gateway."""
 
     id = "github"
     version = "2.3.0"
     versions = ("2.2.0",)
     metadata = ConnectorMetadata(
         name="GitHub",
-        description="Repositories, pull requests, issues, Actions and search on GitHub",
+        description="Repositories, pull requests, issues, Actions, search and webhooks on GitHub",
         category=ConnectorCategory.SOURCE_CONTROL,
         vendor="GitHub, Inc.",
         documentation_url="https://docs.github.com/rest",
@@ -124,24 +155,31 @@ class GitHubConnector(BaseConnector):
     )
     required_permissions = (
         Permission(
-            "code.read",
-            "Read repository contents and metadata",
-            True,
-            "Listing and reading repositories",
+            "code.read", "Read repositories, pull requests, issues and runs", True, "Every read action"
         ),
         Permission(
             "code.write",
-            "Open and merge pull requests",
+            "Open, review, comment on and merge pull requests",
             False,
-            "pr.create, pr.merge and pr.review change repositories",
+            "pr.create, pr.review, pr.comment and pr.merge change repositories",
         ),
         Permission("issues.write", "Create and update issues", False, "issue.create, issue.update"),
         Permission("ci.trigger", "Dispatch workflow runs", False, "actions.trigger"),
+        Permission("webhooks.admin", "Add and remove repository webhooks", False, "webhook.register"),
     )
+    #: bearer_token: a fine-grained or classic personal access token; oauth2: an OAuth app (web or
+    #: device flow); service_account: a GitHub App installation (app_id + installation_id).
     auth_types = ("bearer_token", "oauth2", "service_account")
     auth_type_setting = "auth_type"
+    #: GitHub's primary limit for a user token; the gateway also follows x-ratelimit-* headers.
     default_rate_limits = RateLimits(requests_per_hour=5000)
     receives_webhooks = True
+    webhook = WebhookSpec(
+        verifier=GitHubSignature(),
+        event_type=event_type,
+        delivery_id=header("X-GitHub-Delivery"),
+        events=("github.<event>.<action>", "github.push", "github.ping"),
+    )
     health_path = "/rate_limit"
     config_schema = {
         "type": "object",
@@ -151,7 +189,7 @@ class GitHubConnector(BaseConnector):
                 "type": "string",
                 "pattern": "^https?://",
                 "default": "https://api.github.com",
-                "description": "API root (GitHub Enterprise: https://HOST/api/v3)",
+                "description": "API root (GitHub Enterprise Server: https://HOST/api/v3)",
             },
             "auth_type": {
                 "type": "string",
@@ -159,7 +197,13 @@ class GitHubConnector(BaseConnector):
                 "default": "bearer_token",
                 "description": "bearer_token (PAT), oauth2 (OAuth app) or service_account (GitHub App)",
             },
-            "org": {"type": "string", "description": "Default organisation for repo.list"},
+            "api_version": {
+                "type": "string",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                "default": API_VERSION,
+                "description": "Sent as X-GitHub-Api-Version",
+            },
+            "org": {"type": "string", "description": "Default organisation of repo.list"},
             "per_page": {
                 "type": "integer",
                 "minimum": 1,
@@ -167,306 +211,606 @@ class GitHubConnector(BaseConnector):
                 "default": 30,
                 "description": "Default page size of list and search actions",
             },
-            "authorize_url": {
-                "type": "string",
-                "default": "https://github.com/login/oauth/authorize",
+            "dispatch_timeout_s": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 600,
+                "default": 30,
+                "description": "How long actions.trigger looks for the run it started",
             },
-            "token_url": {
-                "type": "string",
-                "default": "https://github.com/login/oauth/access_token",
-            },
-            "device_authorization_url": {
-                "type": "string",
-                "default": "https://github.com/login/device/code",
-            },
-            "revocation_url": {"type": "string"},
-            "client_id": {"type": "string"},
-            "scopes": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["repo", "workflow"],
-            },
+            **_OAUTH_SETTINGS,
             "app_id": {"type": "string", "description": "GitHub App id (service_account)"},
             "installation_id": {"type": "string", "description": "GitHub App installation id"},
+            "webhook_repos": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[^/]+/[^/]+$"},
+                "description": "owner/repo list whose hooks to this instance are removed on uninstall",
+            },
             "webhook_secret_ref": {"type": "string"},
         },
     }
 
-    def _per_page(self, params: dict[str, Any]) -> int:
-        return int(params.get("per_page") or self.settings.get("per_page") or 30)
+    # ------------------------------------------------------------------ plumbing
+    def on_initialize(self) -> None:
+        self.include_raw = False
+        self.base_url = str(self.settings.get("base_url") or "https://api.github.com").rstrip("/")
+        self.api_version = str(self.settings.get("api_version") or API_VERSION)
+        self.conditional = ConditionalGet(self.http, self.context)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+    @property
+    def is_enterprise_server(self) -> bool:
+        """GHES serves the API under ``/api/v3`` on its own host."""
+        return urlsplit(self.base_url).path.rstrip("/").endswith("/api/v3")
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.http.get(path, params=params, headers=self._headers()).json()
+    def _headers(self, accept: str = "application/vnd.github+json") -> dict[str, str]:
+        return {"Accept": accept, "X-GitHub-Api-Version": self.api_version}
 
-    def _send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+    def _get(self, path: str, params: dict[str, Any] | None = None, accept: str | None = None) -> Any:
+        """GET with ``If-None-Match``: a 304 serves the body stored with the ETag."""
+        return self.conditional.get(
+            path, params=params, headers=self._headers(accept or "application/vnd.github+json")
+        )
+
+    def _get_response(self, path: str) -> httpx.Response:
+        return self.http.get(path, headers=self._headers())
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         resp = self.http.request(method, path, json=body, headers=self._headers())
         return resp.json() if resp.content else None
 
+    def _per_page(self, opts: ListOptions | dict[str, Any]) -> int:
+        return int(opts.get("perPage") or self.settings.get("per_page") or 30)
+
+    def _list(
+        self,
+        path: str,
+        query: dict[str, Any],
+        opts: ListOptions | dict[str, Any],
+        *,
+        items: str | Callable[[Any], list[Any]] | None = None,
+        accept: str | None = None,
+    ) -> list[Any]:
+        """One page (``page``/``perPage``), or every page following ``Link`` (``all``/``maxItems``)."""
+        everything = bool(opts.get("all")) or opts.get("maxItems") is not None
+        q = {**{k: v for k, v in query.items() if v is not None}, "per_page": self._per_page(opts)}
+        q["page"] = int(opts.get("page") or 1)
+        pages: Iterator[Any] = paginate_link_header(
+            self.http,
+            path,
+            params=q,
+            headers=self._headers(accept or "application/vnd.github+json"),
+            items=items,
+            max_pages=None if everything else 1,
+            max_items=opts.get("maxItems"),
+        )
+        return list(pages)
+
+    def _repo_path(self, owner: str, repo: str) -> str:
+        return f"/repos/{_seg(owner)}/{_seg(repo)}"
+
     def on_health_check(self) -> dict[str, Any]:
-        data = self._get("/rate_limit")
-        core = (data.get("resources") or {}).get("core") or data.get("rate") or {}
+        """``GET /rate_limit`` (free of charge): revoked token, rate limit and outage differ.
+
+        401 raises AUTH_FAILED (token revoked or expired), 5xx and connection failures raise
+        UPSTREAM_ERROR (service down), and an exhausted limit raises RATE_LIMITED.
+        """
+        try:
+            resp = self.http.get("/rate_limit", headers=self._headers())
+        except AuthFailedError as exc:
+            raise AuthFailedError(
+                f"GitHub rejected the token (revoked, expired or wrong): {exc.message}", details=exc.details
+            ) from exc
+        except PermissionDeniedError as exc:
+            if "rate limit" in exc.message.lower():
+                raise RateLimitedError(f"GitHub rate limit: {exc.message}", details=exc.details) from exc
+            raise
+        data = resp.json() if resp.content else {}
+        resources = data.get("resources") or {}
+        core = resources.get("core") or data.get("rate") or {}
         if core.get("remaining") == 0:
-            return {"status": "degraded"}
+            reset = core.get("reset")
+            retry_ms = max(0, int((float(reset) - time.time()) * 1000)) if reset else None
+            raise RateLimitedError(
+                "GitHub's primary rate limit is exhausted"
+                + (f" until {_iso(float(reset))}" if reset else ""),
+                retry_after_ms=retry_ms,
+                details={"limitType": "external", "resource": "core"},
+            )
         return {"status": "healthy"}
 
-    # ---------------------------------------------------------------- repositories
-    @action("repo.list", cache_ttl=300, scopes=("repo",), params=_obj([], org=_S, search=_S, **_PAGE))
-    def repo_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """List repositories of the user (or of ``org``)."""
-        org = params.get("org") or self.settings.get("org")
-        path = f"/orgs/{org}/repos" if org else "/user/repos"
-        page = {"page": params["page"], "per_page": self._per_page(params)}
-        repos = [_repository(r) for r in self._get(path, page)]
-        term = params.get("search")
-        return [r for r in repos if not term or term.lower() in (r["fullName"] or "").lower()]
+    # ------------------------------------------------------------------ the adapter
+    def list_repositories(self, opts: RepoListOptions) -> list[Repository]:
+        org = opts.get("org") or self.settings.get("org")
+        path = f"/orgs/{_seg(org)}/repos" if org else "/user/repos"
+        repos = [m.repository(r, self.include_raw) for r in self._list(path, {}, opts)]
+        term = (opts.get("search") or "").lower()
+        return [r for r in repos if not term or term in r["fullName"].lower()]
 
-    @action("repo.read", cache_ttl=300, scopes=("repo",), params=_obj(["owner", "repo"], **_OWNER_REPO))
-    def repo_read(self, params: dict[str, Any]) -> dict[str, Any]:
+    def get_repository(self, owner: str, repo: str) -> Repository:
+        return m.repository(self._get(self._repo_path(owner, repo)), self.include_raw)
+
+    def get_file_content(self, owner: str, repo: str, path: str, ref: str | None = None) -> FileContent:
+        segments = "/".join(_seg(p) for p in path.strip("/").split("/"))
+        data = self._get(f"{self._repo_path(owner, repo)}/contents/{segments}", {"ref": ref} if ref else None)
+        if isinstance(data, list):
+            raise InvalidInputError(f"{path!r} is a directory; use repo.tree", details={"field": "path"})
+        if data.get("type") not in (None, "file"):
+            raise InvalidInputError(
+                f"{path!r} is a {data.get('type')}, not a file", details={"field": "path"}
+            )
+        return m.file_content(data, self.include_raw)
+
+    def get_directory_tree(self, owner: str, repo: str, ref: str | None = None) -> list[TreeNode]:
+        tree_ref = ref or self.get_repository(owner, repo)["defaultBranch"]
+        data = self._get(f"{self._repo_path(owner, repo)}/git/trees/{_seg(tree_ref)}", {"recursive": "1"})
+        return [m.tree_node(t) for t in data.get("tree") or []]
+
+    def list_pull_requests(self, owner: str, repo: str, opts: PRListOptions) -> list[PullRequest]:
+        state = opts.get("state") or "open"
+        query: dict[str, Any] = {
+            "state": "closed" if state == "merged" else state,
+            "head": opts.get("head"),
+            "base": opts.get("base"),
+        }
+        if query["head"] and ":" not in str(query["head"]):
+            query["head"] = f"{owner}:{query['head']}"
+
+        def keep(body: Any) -> list[Any]:
+            return [p for p in body if state != "merged" or p.get("merged_at")]
+
+        found = self._list(f"{self._repo_path(owner, repo)}/pulls", query, opts, items=keep)
+        return [m.pull(p, self.include_raw) for p in found]
+
+    def create_pull_request(self, owner: str, repo: str, pr: CreatePRInput) -> PullRequest:
+        return self._create_pull(owner, repo, dict(pr))
+
+    def _create_pull(self, owner: str, repo: str, fields: dict[str, Any]) -> PullRequest:
+        keys = ("title", "head", "base", "body", "draft", "maintainer_can_modify")
+        body = {k: v for k, v in fields.items() if k in keys}
+        return m.pull(self._send("POST", f"{self._repo_path(owner, repo)}/pulls", body), self.include_raw)
+
+    def get_pull_request(self, owner: str, repo: str, number: int) -> PullRequestDetail:
+        base = f"{self._repo_path(owner, repo)}/pulls/{int(number)}"
+        pr = self._get(base)
+        reviews = self._list(f"{base}/reviews", {}, {"all": True, "perPage": 100})
+        return m.pull_detail(pr, reviews, self.include_raw)
+
+    def review_pull_request(self, owner: str, repo: str, number: int, event: str, body: str | None) -> Review:
+        if event in ("REQUEST_CHANGES", "COMMENT") and not body:
+            raise InvalidInputError(f"body: required when event is {event}", details={"field": "body"})
+        payload: dict[str, Any] = {"event": event, **({"body": body} if body else {})}
+        path = f"{self._repo_path(owner, repo)}/pulls/{int(number)}/reviews"
+        return m.review(self._send("POST", path, payload), self.include_raw)
+
+    def add_review_comment(self, owner: str, repo: str, pr_number: int, comment: ReviewComment) -> Comment:
+        base = self._repo_path(owner, repo)
+        if "path" in comment or "line" in comment:
+            if "path" not in comment or "line" not in comment:
+                missing = "line" if "path" in comment else "path"
+                raise InvalidInputError(
+                    f"{missing}: a line comment needs path and line", details={"field": missing}
+                )
+            commit = comment.get("commitId") or self._get(f"{base}/pulls/{int(pr_number)}")["head"]["sha"]
+            payload = {
+                "body": comment["body"],
+                "commit_id": commit,
+                "path": comment["path"],
+                "line": comment["line"],
+                "side": "RIGHT",
+            }
+            return m.comment(
+                self._send("POST", f"{base}/pulls/{int(pr_number)}/comments", payload), self.include_raw
+            )
+        payload = {"body": comment["body"]}
+        return m.comment(
+            self._send("POST", f"{base}/issues/{int(pr_number)}/comments", payload), self.include_raw
+        )
+
+    def merge_pull_request(self, owner: str, repo: str, pr_number: int, opts: MergeOptions) -> MergeResult:
+        body: dict[str, Any] = {
+            "merge_method": opts.get("method") or "merge",
+            "commit_title": opts.get("commitTitle"),
+            "commit_message": opts.get("commitMessage"),
+            "sha": opts.get("sha"),
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        path = f"{self._repo_path(owner, repo)}/pulls/{int(pr_number)}/merge"
+        return m.merge_result(self._send("PUT", path, body), self.include_raw)
+
+    def list_issues(self, owner: str, repo: str, opts: IssueListOptions) -> list[Issue]:
+        query: dict[str, Any] = {
+            "state": opts.get("state") or "open",
+            "labels": ",".join(opts["labels"]) if opts.get("labels") else None,
+            "assignee": opts.get("assignee"),
+        }
+
+        def only_issues(body: Any) -> list[Any]:
+            return [i for i in body if "pull_request" not in i]
+
+        found = self._list(f"{self._repo_path(owner, repo)}/issues", query, opts, items=only_issues)
+        return [m.issue(i, self.include_raw) for i in found]
+
+    def create_issue(self, owner: str, repo: str, issue: CreateIssueInput) -> Issue:
+        body = {k: v for k, v in issue.items() if k in ("title", "body", "labels", "assignees")}
+        return m.issue(self._send("POST", f"{self._repo_path(owner, repo)}/issues", body), self.include_raw)
+
+    def update_issue(self, owner: str, repo: str, number: int, update: UpdateIssueInput) -> Issue:
+        body = {k: v for k, v in update.items() if k in ("title", "body", "state", "labels", "assignees")}
+        if not body:
+            raise InvalidInputError("nothing to update: give title, body, state, labels or assignees")
+        path = f"{self._repo_path(owner, repo)}/issues/{int(number)}"
+        return m.issue(self._send("PATCH", path, body), self.include_raw)
+
+    def list_workflow_runs(
+        self, owner: str, repo: str, opts: WorkflowRunOptions | None = None
+    ) -> list[WorkflowRun]:
+        o: WorkflowRunOptions = opts or {}
+        base = self._repo_path(owner, repo)
+        path = (
+            f"{base}/actions/workflows/{_seg(o['workflow'])}/runs"
+            if o.get("workflow")
+            else f"{base}/actions/runs"
+        )
+        query = {"branch": o.get("branch"), "status": o.get("status"), "event": o.get("event")}
+        return [
+            m.workflow_run(r, self.include_raw) for r in self._list(path, query, o, items="workflow_runs")
+        ]
+
+    def trigger_workflow(
+        self, owner: str, repo: str, workflow_id: str, inputs: dict[str, str], ref: str | None = None
+    ) -> WorkflowRun:
+        """Dispatch ``workflow_id`` and return the run it started.
+
+        github.com answers the dispatch with the run's id (``return_run_details``). GitHub Enterprise
+        Server answers 204 with no body: the run is then found by listing ``workflow_dispatch`` runs
+        of the workflow on ``ref`` created since the dispatch that did not exist before it, polling
+        for ``dispatch_timeout_s`` (a few seconds usually).
+        """
+        base = self._repo_path(owner, repo)
+        ref = ref or self.get_repository(owner, repo)["defaultBranch"]
+        wf = f"{base}/actions/workflows/{_seg(workflow_id)}"
+        since = time.time() - 120  # the provider's clock may be behind ours
+        runs_query = {
+            "event": "workflow_dispatch",
+            "branch": ref,
+            "created": f">={_iso(since)}",
+            "per_page": 20,
+        }
+        before: set[Any] = set()
+        dotcom = not self.is_enterprise_server
+        if not dotcom:
+            before = {r.get("id") for r in self._get(f"{wf}/runs", runs_query).get("workflow_runs") or []}
+        payload: dict[str, Any] = {"ref": ref, "inputs": dict(inputs or {})}
+        if dotcom:
+            payload["return_run_details"] = True
+        resp = self.http.post(f"{wf}/dispatches", json=payload, headers=self._headers())
+        details = resp.json() if resp.content else {}
+        run_id = details.get("workflow_run_id") if isinstance(details, dict) else None
+        if run_id:
+            return m.workflow_run(self._get(f"{base}/actions/runs/{int(run_id)}"), self.include_raw)
+
+        def new_runs() -> list[dict[str, Any]]:
+            runs = self._get(f"{wf}/runs", runs_query).get("workflow_runs") or []
+            return [r for r in runs if r.get("id") not in before]
+
+        timeout_s = float(self.settings.get("dispatch_timeout_s") or 30)
+        try:
+            found = poll_until(new_runs, bool, interval_s=2.0, timeout_s=timeout_s)
+        except FabricTimeoutError as exc:
+            raise FabricTimeoutError(
+                f"workflow {workflow_id!r} was dispatched on {ref!r}, but its run did not appear within "
+                f"{timeout_s:g} s; look for it with actions.list",
+                retryable=False,
+                details={"dispatched": True, "workflow": workflow_id, "ref": ref},
+            ) from exc
+        newest = max(found, key=lambda r: (str(r.get("created_at") or ""), int(r.get("id") or 0)))
+        return m.workflow_run(newest, self.include_raw)
+
+    def get_workflow_run_status(self, owner: str, repo: str, run_id: int) -> WorkflowRunDetail:
+        base = f"{self._repo_path(owner, repo)}/actions/runs/{int(run_id)}"
+        run = self._get(base)
+        jobs = self._list(f"{base}/jobs", {}, {"all": True, "perPage": 100}, items="jobs")
+        return m.workflow_run_detail(run, jobs, self.include_raw)
+
+    @staticmethod
+    def _scoped(query: str, opts: SearchOptions) -> str:
+        owner, repo = opts.get("owner"), opts.get("repo")
+        if owner and repo:
+            return f"{query} repo:{owner}/{repo}"
+        if owner:
+            return f"{query} user:{owner}"
+        return query
+
+    def search_code(self, query: str, opts: SearchOptions | None = None) -> list[CodeSearchResult]:
+        o: SearchOptions = opts or {}
+        found = self._list(
+            "/search/code",
+            {"q": self._scoped(query, o)},
+            o,
+            items="items",
+            accept="application/vnd.github.text-match+json",
+        )
+        return [m.code_result(c, self.include_raw) for c in found]
+
+    def search_issues(self, query: str, opts: SearchOptions | None = None) -> list[Issue]:
+        o: SearchOptions = opts or {}
+        found = self._list("/search/issues", {"q": self._scoped(query, o)}, o, items="items")
+        return [m.issue(i, self.include_raw) for i in found]
+
+    # ------------------------------------------------------------------ repository operations
+    def clone_repository(
+        self, owner: str, repo: str, directory: str, ref: str | None = None, depth: int | None = None
+    ) -> CloneResult:
+        """Clone with ``git``: the instance's token reaches git through GIT_ASKPASS, never disk or argv."""
+        resp = self._get_response(self._repo_path(owner, repo))
+        info = resp.json()
+        clone_url = str(info.get("clone_url") or "")
+        if not clone_url:
+            raise InvalidInputError(f"{owner}/{repo} has no clone URL")
+        credential = git_credential(resp, clone_url, username="x-access-token")
+        return clone_with_git(
+            clone_url,
+            directory,
+            credential=credential,
+            ref=ref,
+            depth=depth,
+            default_ref=str(info.get("default_branch") or "") or None,
+        )
+
+    # ------------------------------------------------------------------ webhooks
+    def _hooks_path(self, target: WebhookRegistration | dict[str, Any]) -> str:
+        if target.get("org"):
+            return f"/orgs/{_seg(target['org'])}/hooks"
+        if target.get("owner") and target.get("repo"):
+            return f"{self._repo_path(str(target['owner']), str(target['repo']))}/hooks"
+        raise InvalidInputError("give owner and repo (a repository hook) or org", details={"field": "owner"})
+
+    def register_webhooks(self, webhooks: list[WebhookRegistration]) -> list[Webhook]:
+        """The seed's registerWebhooks: create each hook, or update the one already delivering there."""
+        out: list[Webhook] = []
+        for reg in webhooks:
+            path = self._hooks_path(reg)
+            config: dict[str, Any] = {"url": reg["url"], "content_type": "json", "insecure_ssl": "0"}
+            if reg.get("secret"):
+                config["secret"] = reg["secret"]
+            body = {
+                "name": "web",
+                "active": True,
+                "events": list(reg.get("events") or DEFAULT_HOOK_EVENTS),
+                "config": config,
+            }
+            existing = [
+                h
+                for h in self._list(path, {}, {"all": True, "perPage": 100})
+                if (h.get("config") or {}).get("url") == reg["url"]
+            ]
+            if existing:
+                hook_id = int(existing[0]["id"])
+                hook = self._send(
+                    "PATCH", f"{path}/{hook_id}", {k: body[k] for k in ("active", "events", "config")}
+                )
+            else:
+                hook = self._send("POST", path, body)
+            out.append(m.webhook(hook, self.include_raw))
+        return out
+
+    def deregister_webhooks(self, target: dict[str, Any]) -> list[str]:
+        """Remove hooks: ``hook_id``, or those delivering to ``url``, or (default) to this instance."""
+        path = self._hooks_path(target)
+        if target.get("hook_id"):
+            self._send("DELETE", f"{path}/{int(target['hook_id'])}")
+            return [str(target["hook_id"])]
+        marker = str(target.get("url") or f"/webhooks/{self.context.instance_id}/")
+        removed: list[str] = []
+        for h in self._list(path, {}, {"all": True, "perPage": 100}):
+            url = str((h.get("config") or {}).get("url") or "")
+            if (url == marker) if target.get("url") else (marker in url):
+                self._send("DELETE", f"{path}/{int(h['id'])}")
+                removed.append(str(h["id"]))
+        return removed
+
+    def on_uninstall(self) -> None:
+        """Remove this instance's hooks from every repository in ``webhook_repos``."""
+        for full in self.settings.get("webhook_repos") or []:
+            owner, _, repo = str(full).partition("/")
+            self.deregister_webhooks({"owner": owner, "repo": repo})
+
+    # ------------------------------------------------------------------ actions
+    def _opts(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Action paging parameters -> adapter ListOptions."""
+        self.include_raw = bool(params.get("raw"))
+        opts: dict[str, Any] = {"page": params.get("page") or 1}
+        if params.get("per_page"):
+            opts["perPage"] = params["per_page"]
+        if params.get("all"):
+            opts["all"] = True
+        if params.get("max_items"):
+            opts["maxItems"] = params["max_items"]
+        return opts
+
+    def _raw(self, params: dict[str, Any]) -> None:
+        self.include_raw = bool(params.get("raw"))
+
+    @action("repo.list", cache_ttl=300, scopes=("repo",), params=SCM_ACTIONS["repo.list"][1])
+    def repo_list(self, params: dict[str, Any]) -> list[Repository]:
+        """List the caller's repositories (or an organisation's)."""
+        opts = {**self._opts(params), **{k: params[k] for k in ("org", "search") if params.get(k)}}
+        return self.list_repositories(cast(RepoListOptions, opts))
+
+    @action("repo.read", cache_ttl=300, scopes=("repo",), params=SCM_ACTIONS["repo.read"][1])
+    def repo_read(self, params: dict[str, Any]) -> Repository:
         """Read one repository."""
-        return _repository(self._get(f"/repos/{params['owner']}/{params['repo']}"))
+        self._raw(params)
+        return self.get_repository(params["owner"], params["repo"])
 
-    @action(
-        "repo.clone",
-        scopes=("repo",),
-        params=_obj(["owner", "repo", "directory"], directory=_S, ref=_S, **_OWNER_REPO),
-    )
-    def repo_clone(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Describe how to clone a repository (the clone itself comes with the SCM issue)."""
-        repo = _repository(self._get(f"/repos/{params['owner']}/{params['repo']}"))
-        return {"cloneUrl": repo["cloneUrl"], "directory": params["directory"], "cloned": False}
+    @action("repo.clone", scopes=("repo",), params=SCM_ACTIONS["repo.clone"][1])
+    def repo_clone(self, params: dict[str, Any]) -> CloneResult:
+        """Clone a repository with git into a directory, using the instance's credential."""
+        return self.clone_repository(
+            params["owner"], params["repo"], params["directory"], params.get("ref"), params.get("depth")
+        )
 
-    # ---------------------------------------------------------------- pull requests
-    @action(
-        "pr.list",
-        cache_ttl=60,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo"],
-            state={"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
-            **_OWNER_REPO,
-            **_PAGE,
-        ),
-    )
-    def pr_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    @action("repo.file", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["repo.file"][1])
+    def repo_file(self, params: dict[str, Any]) -> FileContent:
+        """Read one file's content."""
+        self._raw(params)
+        return self.get_file_content(params["owner"], params["repo"], params["path"], params.get("ref"))
+
+    @action("repo.tree", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["repo.tree"][1])
+    def repo_tree(self, params: dict[str, Any]) -> list[TreeNode]:
+        """List every file and directory of a repository at a ref."""
+        return self.get_directory_tree(params["owner"], params["repo"], params.get("ref"))
+
+    @action("pr.list", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["pr.list"][1])
+    def pr_list(self, params: dict[str, Any]) -> list[PullRequest]:
         """List pull requests."""
-        q = {"state": params["state"], "page": params["page"], "per_page": self._per_page(params)}
-        return [_pull(p) for p in self._get(f"/repos/{params['owner']}/{params['repo']}/pulls", q)]
+        opts = {**self._opts(params), **{k: params[k] for k in ("state", "head", "base") if params.get(k)}}
+        return self.list_pull_requests(params["owner"], params["repo"], cast(PRListOptions, opts))
+
+    @action("pr.read", cache_ttl=30, scopes=("repo",), params=SCM_ACTIONS["pr.read"][1])
+    def pr_read(self, params: dict[str, Any]) -> PullRequestDetail:
+        """Read one pull request with its review status."""
+        self._raw(params)
+        return self.get_pull_request(params["owner"], params["repo"], params["number"])
 
     @action(
         "pr.create",
         mutating=True,
         scopes=("repo",),
-        params=_obj(
-            ["owner", "repo", "title", "head", "base"],
-            title=_S,
-            head=_S,
-            base=_S,
-            body=_S,
-            draft={"type": "boolean"},
-            **_OWNER_REPO,
-        ),
+        params=scm_params("pr.create", maintainer_can_modify={"type": "boolean"}),
     )
-    def pr_create(self, params: dict[str, Any]) -> dict[str, Any]:
+    def pr_create(self, params: dict[str, Any]) -> PullRequest:
         """Open a pull request."""
-        body: dict[str, Any] = {
-            k: params[k] for k in ("title", "head", "base", "body", "draft") if k in params
-        }
-        return _pull(self._send("POST", f"/repos/{params['owner']}/{params['repo']}/pulls", body))
+        self._raw(params)
+        return self._create_pull(params["owner"], params["repo"], params)
 
-    @action(
-        "pr.review",
-        mutating=True,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo", "number", "event"],
-            number=_I,
-            body=_S,
-            event={"type": "string", "enum": ["APPROVE", "REQUEST_CHANGES", "COMMENT"]},
-            **_OWNER_REPO,
-        ),
-    )
-    def pr_review(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Review a pull request (approve, request changes, or comment)."""
-        body = {"event": params["event"], **({"body": params["body"]} if "body" in params else {})}
-        path = f"/repos/{params['owner']}/{params['repo']}/pulls/{params['number']}/reviews"
-        review = self._send("POST", path, body)
-        return {
-            "id": str(review.get("id")),
-            "state": review.get("state"),
-            "url": review.get("html_url"),
-        }
+    @action("pr.review", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.review"][1])
+    def pr_review(self, params: dict[str, Any]) -> Review:
+        """Review a pull request: approve, request changes, or comment."""
+        self._raw(params)
+        return self.review_pull_request(
+            params["owner"], params["repo"], params["number"], params["event"], params.get("body")
+        )
 
-    @action(
-        "pr.merge",
-        mutating=True,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo", "number"],
-            number=_I,
-            method={"type": "string", "enum": ["merge", "squash", "rebase"], "default": "merge"},
-            commit_title=_S,
-            **_OWNER_REPO,
-        ),
-    )
-    def pr_merge(self, params: dict[str, Any]) -> dict[str, Any]:
+    @action("pr.comment", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.comment"][1])
+    def pr_comment(self, params: dict[str, Any]) -> Comment:
+        """Comment on a pull request (on a line when path and line are given)."""
+        self._raw(params)
+        comment: dict[str, Any] = {"body": params["body"]}
+        for key, field in (("path", "path"), ("line", "line"), ("commit_id", "commitId")):
+            if key in params:
+                comment[field] = params[key]
+        return self.add_review_comment(
+            params["owner"], params["repo"], params["number"], cast(ReviewComment, comment)
+        )
+
+    @action("pr.merge", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.merge"][1])
+    def pr_merge(self, params: dict[str, Any]) -> MergeResult:
         """Merge a pull request."""
-        body = {
-            "merge_method": params["method"],
-            **({"commit_title": params["commit_title"]} if "commit_title" in params else {}),
+        self._raw(params)
+        opts = {
+            field: params[key]
+            for key, field in (
+                ("method", "method"),
+                ("commit_title", "commitTitle"),
+                ("commit_message", "commitMessage"),
+                ("sha", "sha"),
+            )
+            if key in params
         }
-        path = f"/repos/{params['owner']}/{params['repo']}/pulls/{params['number']}/merge"
-        out = self._send("PUT", path, body)
-        return {
-            "merged": bool(out.get("merged")),
-            "sha": out.get("sha"),
-            "message": out.get("message"),
-        }
+        return self.merge_pull_request(
+            params["owner"], params["repo"], params["number"], cast(MergeOptions, opts)
+        )
 
-    # ---------------------------------------------------------------- issues
-    @action(
-        "issue.list",
-        cache_ttl=60,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo"],
-            state={"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
-            **_OWNER_REPO,
-            **_PAGE,
-        ),
-    )
-    def issue_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    @action("issue.list", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["issue.list"][1])
+    def issue_list(self, params: dict[str, Any]) -> list[Issue]:
         """List issues (pull requests excluded)."""
-        q = {"state": params["state"], "page": params["page"], "per_page": self._per_page(params)}
-        items = self._get(f"/repos/{params['owner']}/{params['repo']}/issues", q)
-        return [_issue(i) for i in items if "pull_request" not in i]
-
-    @action(
-        "issue.create",
-        mutating=True,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo", "title"],
-            title=_S,
-            body=_S,
-            labels={"type": "array", "items": _S},
-            assignees={"type": "array", "items": _S},
-            **_OWNER_REPO,
-        ),
-    )
-    def issue_create(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Create an issue."""
-        body: dict[str, Any] = {k: params[k] for k in ("title", "body", "labels", "assignees") if k in params}
-        return _issue(self._send("POST", f"/repos/{params['owner']}/{params['repo']}/issues", body))
-
-    @action(
-        "issue.update",
-        mutating=True,
-        scopes=("repo",),
-        params=_obj(
-            ["owner", "repo", "number"],
-            number=_I,
-            title=_S,
-            body=_S,
-            state={"type": "string", "enum": ["open", "closed"]},
-            labels={"type": "array", "items": _S},
-            assignees={"type": "array", "items": _S},
-            **_OWNER_REPO,
-        ),
-    )
-    def issue_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Update an issue."""
-        body: dict[str, Any] = {
-            k: params[k] for k in ("title", "body", "state", "labels", "assignees") if k in params
+        opts = {
+            **self._opts(params),
+            **{k: params[k] for k in ("state", "labels", "assignee") if params.get(k)},
         }
-        path = f"/repos/{params['owner']}/{params['repo']}/issues/{params['number']}"
-        return _issue(self._send("PATCH", path, body))
+        return self.list_issues(params["owner"], params["repo"], cast(IssueListOptions, opts))
 
-    # ---------------------------------------------------------------- Actions
-    @action(
-        "actions.list",
-        cache_ttl=30,
-        scopes=("actions:read",),
-        params=_obj(["owner", "repo"], branch=_S, status=_S, **_OWNER_REPO, **_PAGE),
-    )
-    def actions_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """List workflow runs."""
-        q: dict[str, Any] = {k: params[k] for k in ("branch", "status", "page", "per_page") if k in params}
-        data = self._get(f"/repos/{params['owner']}/{params['repo']}/actions/runs", q)
-        return [_run(r) for r in data.get("workflow_runs", [])]
+    @action("issue.create", mutating=True, scopes=("repo",), params=SCM_ACTIONS["issue.create"][1])
+    def issue_create(self, params: dict[str, Any]) -> Issue:
+        """Create an issue."""
+        self._raw(params)
+        issue = {k: params[k] for k in ("title", "body", "labels", "assignees") if k in params}
+        return self.create_issue(params["owner"], params["repo"], cast(CreateIssueInput, issue))
+
+    @action("issue.update", mutating=True, scopes=("repo",), params=SCM_ACTIONS["issue.update"][1])
+    def issue_update(self, params: dict[str, Any]) -> Issue:
+        """Update an issue (title, body, state, labels, assignees)."""
+        self._raw(params)
+        update = {k: params[k] for k in ("title", "body", "state", "labels", "assignees") if k in params}
+        return self.update_issue(
+            params["owner"], params["repo"], params["number"], cast(UpdateIssueInput, update)
+        )
+
+    @action("actions.list", cache_ttl=30, scopes=("repo",), params=SCM_ACTIONS["actions.list"][1])
+    def actions_list(self, params: dict[str, Any]) -> list[WorkflowRun]:
+        """List workflow runs of a repository (or of one workflow)."""
+        opts = {
+            **self._opts(params),
+            **{k: params[k] for k in ("workflow", "branch", "status", "event") if params.get(k)},
+        }
+        return self.list_workflow_runs(params["owner"], params["repo"], cast(WorkflowRunOptions, opts))
+
+    @action("actions.trigger", mutating=True, scopes=("workflow",), params=SCM_ACTIONS["actions.trigger"][1])
+    def actions_trigger(self, params: dict[str, Any]) -> WorkflowRun:
+        """Dispatch a workflow and return the run it started."""
+        self._raw(params)
+        return self.trigger_workflow(
+            params["owner"], params["repo"], params["workflow"], params.get("inputs") or {}, params.get("ref")
+        )
+
+    @action("actions.status", scopes=("repo",), params=SCM_ACTIONS["actions.status"][1])
+    def actions_status(self, params: dict[str, Any]) -> WorkflowRunDetail:
+        """Status of one workflow run, with its jobs."""
+        self._raw(params)
+        return self.get_workflow_run_status(params["owner"], params["repo"], params["run_id"])
+
+    @action("search.code", weight=5, cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["search.code"][1])
+    def search_code_action(self, params: dict[str, Any]) -> list[CodeSearchResult]:
+        """Search code (optionally in one repository)."""
+        opts = {**self._opts(params), **{k: params[k] for k in ("owner", "repo") if params.get(k)}}
+        return self.search_code(params["query"], cast(SearchOptions, opts))
+
+    @action("search.issues", weight=5, cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["search.issues"][1])
+    def search_issues_action(self, params: dict[str, Any]) -> list[Issue]:
+        """Search issues and pull requests (optionally in one repository)."""
+        opts = {**self._opts(params), **{k: params[k] for k in ("owner", "repo") if params.get(k)}}
+        return self.search_issues(params["query"], cast(SearchOptions, opts))
 
     @action(
-        "actions.trigger",
+        "webhook.register",
         mutating=True,
-        scopes=("workflow",),
-        params=_obj(
-            ["owner", "repo", "workflow", "ref"],
-            workflow=_S,
-            ref=_S,
-            inputs={"type": "object"},
-            **_OWNER_REPO,
-        ),
+        scopes=("admin:repo_hook",),
+        params=SCM_ACTIONS["webhook.register"][1],
     )
-    def actions_trigger(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Dispatch a workflow; GitHub answers 204, so the started run is looked up afterwards."""
-        base = f"/repos/{params['owner']}/{params['repo']}/actions/workflows/{params['workflow']}"
-        self._send(
-            "POST",
-            f"{base}/dispatches",
-            {"ref": params["ref"], "inputs": params.get("inputs") or {}},
-        )
-        runs = self._get(
-            f"{base}/runs", {"event": "workflow_dispatch", "branch": params["ref"], "per_page": 1}
-        )
-        found = runs.get("workflow_runs") or []
-        return _run(found[0]) if found else {"status": "queued", "id": None}
+    def webhook_register(self, params: dict[str, Any]) -> Webhook:
+        """Register (or update) a repository or organisation webhook delivering to the fabric."""
+        self._raw(params)
+        reg = {k: params[k] for k in ("url", "events", "secret", "owner", "repo", "org") if k in params}
+        return self.register_webhooks([cast(WebhookRegistration, reg)])[0]
 
     @action(
-        "actions.status",
-        scopes=("actions:read",),
-        params=_obj(["owner", "repo", "run_id"], run_id=_I, **_OWNER_REPO),
+        "webhook.unregister",
+        mutating=True,
+        scopes=("admin:repo_hook",),
+        params=SCM_ACTIONS["webhook.unregister"][1],
     )
-    def actions_status(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Status of one workflow run."""
-        return _run(self._get(f"/repos/{params['owner']}/{params['repo']}/actions/runs/{params['run_id']}"))
+    def webhook_unregister(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Remove this instance's webhooks (or one hook, or those delivering to a URL)."""
+        return {"removed": self.deregister_webhooks(params)}
 
-    # ---------------------------------------------------------------- search
-    @action(
-        "search.code",
-        weight=5,
-        cache_ttl=60,
-        scopes=("repo",),
-        params=_obj(["query"], query=_S, **_PAGE),
-    )
-    def search_code(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Search code."""
-        q = {"q": params["query"], "page": params["page"], "per_page": self._per_page(params)}
-        items = self._get("/search/code", q).get("items", [])
-        return [
-            {
-                "path": i.get("path"),
-                "repository": (i.get("repository") or {}).get("full_name"),
-                "url": i.get("html_url"),
-                "sha": i.get("sha"),
-            }
-            for i in items
-        ]
-
-    @action(
-        "search.issues",
-        weight=5,
-        cache_ttl=60,
-        scopes=("repo",),
-        params=_obj(["query"], query=_S, **_PAGE),
-    )
-    def search_issues(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Search issues and pull requests."""
-        q = {"q": params["query"], "page": params["page"], "per_page": self._per_page(params)}
-        return [_issue(i) for i in self._get("/search/issues", q).get("items", [])]
-
-    @action("webhook.receive", scopes=("admin:repo_hook",))
+    @action("webhook.receive", scopes=("admin:repo_hook",), params=SCM_ACTIONS["webhook.receive"][1])
     def webhook_receive(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Webhook deliveries arrive through `cuervo-fabric serve`, not through exec."""
-        return {"receiver": "POST /webhooks/<instanceId>/<secret> on `cuervo-fabric serve`"}
+        """Verify and route one delivery (the receiver of `cuervo-fabric serve` does this for real)."""
+        return describe_delivery(self.webhook, params)
+
+
+if TYPE_CHECKING:
+
+    def _is_adapter(connector: GitHubConnector) -> SourceControlAdapter:
+        return connector

@@ -1,0 +1,1 @@
+"""The first-party ``gitlab`` connector (GitLab.com and self-managed GitLab)."""
