@@ -6,8 +6,11 @@ list`` never imports the crypto or HTTP stacks).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import sys
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +18,25 @@ from cuervo_fabric.config import Settings, load_settings
 from cuervo_fabric.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from cuervo_fabric.auth.login import LoginFlows
+    from cuervo_fabric.domain.models import ConnectorInstance
+    from cuervo_fabric.events.bus import EventBus
+    from cuervo_fabric.gateway.credentials import CredentialInjector
     from cuervo_fabric.gateway.executor import Gateway
+    from cuervo_fabric.gateway.http import HttpClientPool
+    from cuervo_fabric.gateway.observe import Telemetry
     from cuervo_fabric.gateway.pipeline import Call, Middleware
-    from cuervo_fabric.ports import Store
+    from cuervo_fabric.ports import GatewayState, Store
     from cuervo_fabric.registry import EntryPointRegistry
     from cuervo_fabric.services.credentials import CredentialService
+    from cuervo_fabric.services.events import EventService
+    from cuervo_fabric.services.gateway import GatewayAdmin
     from cuervo_fabric.services.lifecycle import LifecycleService
+    from cuervo_fabric.services.webhooks import WebhookInbox, WebhookService
+    from cuervo_fabric.store.sqlite_events import SqliteEventStore
     from cuervo_fabric.vault.local import LocalVault
+    from cuervo_fabric.webhooks.outbound import WebhookDispatcher
+    from cuervo_fabric.webhooks.ssrf import TargetGuard
 
 __all__ = ["Fabric", "open_store"]
 
@@ -44,6 +59,23 @@ def open_store(settings: Settings) -> Store:
     from cuervo_fabric.store.sqlite import SqliteStore
 
     return SqliteStore(Path(prof.database) if prof.database else settings.paths.database)
+
+
+def _keyring_user(settings: Settings) -> str:
+    """The keyring entry of this fabric's master key: one per ``CUERVO_FABRIC_HOME``."""
+    if os.environ.get("CUERVO_FABRIC_HOME"):
+        return f"master-key@{settings.paths.data_dir}"
+    return "master-key"
+
+
+def _gateway_state(store: Any) -> GatewayState:
+    if store.backend == "postgres":
+        from cuervo_fabric.store.postgres_gateway import PostgresGatewayState
+
+        return PostgresGatewayState(store)
+    from cuervo_fabric.store.sqlite_gateway import SqliteGatewayState
+
+    return SqliteGatewayState(store)
 
 
 def current_user() -> str:
@@ -87,13 +119,31 @@ class Fabric:
             self.settings.paths.key_file,
             strict=self.settings.vault_strict,
             insecure_storage=self._insecure_storage,
+            keyring_user=_keyring_user(self.settings),
+            in_use=lambda: {r.encryption_key_id for r in self.store.iter_all_credentials()},
+            warn=self.warn,
         )
 
     @cached_property
     def credentials(self) -> CredentialService:
         from cuervo_fabric.services.credentials import CredentialService
 
-        return CredentialService(self.store, self.vault)
+        return CredentialService(
+            self.store,
+            self.vault,
+            on_refresh_failed=self._refresh_failed,
+            on_refreshed=self._refreshed,
+        )
+
+    @cached_property
+    def login_flows(self) -> LoginFlows:
+        from cuervo_fabric.auth.login import LoginFlows
+
+        return LoginFlows(notify=self.warn)
+
+    def warn(self, message: str) -> None:
+        """Diagnostics for people (stderr); never carries a secret."""
+        sys.stderr.write(message + "\n")
 
     @cached_property
     def lifecycle(self) -> LifecycleService:
@@ -102,25 +152,123 @@ class Fabric:
         return LifecycleService(self.store, self.registry, user=self.user, revoke=self._revoke)
 
     # ------------------------------------------------------------------ the gateway
-    def pipeline_stages(self) -> list[Middleware]:
-        """The pipeline's order, set here and nowhere else (the seed's steps 1-4; 5-8 are per request)."""
-        from cuervo_fabric.gateway.pipeline import permission_stage
+    @cached_property
+    def gateway_state(self) -> GatewayState:
+        """Breaker, rate limits, cache, metrics and audit: shared by every process via the store."""
+        return _gateway_state(self.store)
 
-        return [permission_stage]
+    @cached_property
+    def gateway_admin(self) -> GatewayAdmin:
+        from cuervo_fabric.services.gateway import GatewayAdmin
+
+        return GatewayAdmin(self.gateway_state, self.registry)
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        from cuervo_fabric.gateway.observe import Telemetry
+
+        return Telemetry(self.gateway_state)
+
+    def background_telemetry(self) -> None:
+        """For long-running processes (server, benchmarks): metrics and audit rows are written by
+        a thread on its own store connection, so no call waits for them."""
+
+        writer: list[Any] = []
+
+        def open_state() -> tuple[GatewayState, Any]:
+            store = open_store(self.settings)
+            writer.append(store)
+            return _gateway_state(store), store.close
+
+        after_batch = None
+        if self.store.backend == "sqlite":
+            # WAL checkpoints (an fsync) move from the calls' commits to the writer thread.
+            self.store.conn.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[attr-defined]
+
+            def after_batch() -> None:
+                writer[0].conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        self.telemetry.start_background(open_state, after_batch)
+
+    @cached_property
+    def http_pool(self) -> HttpClientPool:
+        """HTTP clients reused by every call of this process (one per base URL)."""
+        from cuervo_fabric.gateway.http import HttpClientPool
+
+        return HttpClientPool()
+
+    def pipeline_stages(self) -> list[Middleware]:
+        """The pipeline's order, set here and nowhere else (the seed's steps 1-4; 5-8 are per request).
+
+        observe (outermost: it records every outcome) -> permission -> cache (a hit sends nothing,
+        so it needs no breaker and spends no token) -> circuit breaker -> rate limit -> endpoint.
+        """
+        from cuervo_fabric.gateway.cache import cache_stage
+        from cuervo_fabric.gateway.circuit import circuit_stage
+        from cuervo_fabric.gateway.observe import observe_stage
+        from cuervo_fabric.gateway.pipeline import permission_stage
+        from cuervo_fabric.gateway.ratelimit import ratelimit_stage
+
+        state = self.gateway_state
+        return [
+            observe_stage(self.telemetry.record),
+            permission_stage,
+            cache_stage(state),
+            circuit_stage(state),
+            ratelimit_stage(state),
+        ]
 
     def make_http_client(self, call: Call) -> Any:
-        from cuervo_fabric.gateway.credentials import CredentialInjector
         from cuervo_fabric.gateway.http import GatewayHttpClient
 
         inst = call.instance
-        injector = CredentialInjector(inst, lambda: self.credentials.load(inst))
+        injector = self.credential_injector(inst, call)
         call.explain("credentials", using=inst.auth_type)
+        transport = self.http_transport
+        if transport is None and inst.auth_type == "mtls":
+            from cuervo_fabric.auth.mtls import MtlsTransport
+
+            transport = MtlsTransport(injector.secret)
+        base_url = str(inst.settings.get("base_url") or "")
+        shared = transport is None or transport is self.http_transport
         return GatewayHttpClient(
             call,
-            base_url=str(inst.settings.get("base_url") or ""),
+            base_url=base_url,
             credentials=injector,
-            transport=self.http_transport,
+            transport=transport,
+            refresh=injector.refresh_rejected if injector.can_refresh else None,
+            response_hooks=(self._limits_hook,),
+            client=self.http_pool.client(base_url, transport=transport) if shared else None,
         )
+
+    @cached_property
+    def _limits_hook(self) -> Any:
+        from cuervo_fabric.gateway.ratelimit_headers import provider_limits_hook
+
+        return provider_limits_hook(self.gateway_state, time.time)
+
+    def credential_injector(self, inst: ConnectorInstance, call: Call | None = None) -> CredentialInjector:
+        """Stage 5 for one call: the vault's secret, refreshed before expiry and once after a 401."""
+        from cuervo_fabric.auth.renew import REFRESHABLE_AUTH_TYPES, can_refresh, renew
+        from cuervo_fabric.gateway.credentials import CredentialInjector
+
+        refreshable = inst.auth_type in REFRESHABLE_AUTH_TYPES
+
+        def load() -> dict[str, Any]:
+            secret, refreshed = self.credentials.fresh(inst, renew if refreshable else None)
+            if refreshed and call is not None:
+                call.explain("credentials", refreshed=True, reason="expiry")
+            return secret
+
+        def refresh(rejected: dict[str, Any] | None) -> bool:
+            if rejected is None or not can_refresh(inst, rejected):
+                return False
+            _, refreshed = self.credentials.refresh(inst, renew, rejected=rejected)
+            if call is not None:
+                call.explain("credentials", refreshed=refreshed, reason="401", byOtherProcess=not refreshed)
+            return True  # a newer credential is stored, by this process or another one
+
+        return CredentialInjector(inst, load, refresh=refresh if refreshable else None)
 
     #: Tests and benchmarks may plug an httpx transport in; ``None`` is the real network.
     http_transport: Any = None
@@ -137,12 +285,165 @@ class Fabric:
             resolve=lambda ref: self.lifecycle.resolve(self.tenant, ref),
             registry=self.registry,
             pipeline=pipeline,
+            version=self.gateway_state.instance_version,
         )
 
+    def revoke_credentials(self, instance: ConnectorInstance) -> dict[str, Any]:
+        """Revoke at the provider where it supports it (RFC 7009), then delete, whatever happened.
+
+        A provider that cannot be reached does not keep the credential here: it is deleted and the
+        failure reported, so the user can revoke it at the provider by hand.
+        """
+        from cuervo_fabric.auth.renew import revoke
+        from cuervo_fabric.errors import AuthRequiredError, FabricError
+
+        revoked: list[str] = []
+        problem: str | None = None
+        try:
+            revoked = revoke(instance, self.credentials.load(instance))
+        except AuthRequiredError:
+            pass  # nothing stored
+        except FabricError as exc:
+            problem = exc.message
+        deleted = self.credentials.delete(instance)
+        return {"revoked": revoked, "revocationError": problem, "deleted": deleted}
+
     def _revoke(self, instance: Any) -> None:
-        """Forget the instance's credentials (provider-side revocation comes with OAuth)."""
-        self.store.delete_credentials(instance.tenant_id, instance.id)
+        """``connector uninstall``: revoke at the provider, then delete the credentials."""
+        outcome = self.revoke_credentials(instance)
+        if outcome["revocationError"]:
+            self.warn(
+                f"warning: could not revoke the credential of {instance.name} at the provider "
+                f"({outcome['revocationError']}); it was deleted here, revoke it there by hand"
+            )
+
+    def _refresh_failed(self, instance: ConnectorInstance, reason: str) -> None:
+        """A provider refused a refresh: the instance goes to ``error`` with the reason."""
+        from cuervo_fabric.domain import lifecycle
+        from cuervo_fabric.domain.models import InstanceStatus
+        from cuervo_fabric.domain.timeutil import now_iso
+        from cuervo_fabric.errors import InvalidStateError
+
+        current = self.store.get_instance(instance.tenant_id, instance.id)
+        if current is None:
+            return
+        if lifecycle.can_transition(current.status, InstanceStatus.ERROR):
+            with contextlib.suppress(InvalidStateError):  # moved meanwhile: its new state wins
+                self.lifecycle.transition(current, InstanceStatus.ERROR, reason=reason)
+        elif current.status is InstanceStatus.ERROR:
+            now = now_iso()
+            self.store.update_instance(
+                current.tenant_id,
+                current.id,
+                {"status_reason": reason, "last_error": reason, "last_error_at": now, "updated_at": now},
+                expected_status=InstanceStatus.ERROR,
+            )
+
+    def _refreshed(self, instance: ConnectorInstance) -> None:
+        """A refresh worked: an instance in ``error`` because of a failed refresh recovers."""
+        from cuervo_fabric.domain.models import InstanceStatus
+        from cuervo_fabric.errors import InvalidStateError
+
+        current = self.store.get_instance(instance.tenant_id, instance.id)
+        if (
+            current is not None
+            and current.status is InstanceStatus.ERROR
+            and (current.status_reason or "").startswith("credential refresh failed")
+        ):
+            with contextlib.suppress(InvalidStateError):
+                self.lifecycle.transition(current, InstanceStatus.ACTIVE)
+
+    # ------------------------------------------------------------------ events and webhooks
+    @cached_property
+    def event_store(self) -> SqliteEventStore:
+        """The event log and webhook tables, on the store's own connection (one transaction)."""
+        from cuervo_fabric.store.sqlite import SqliteStore
+        from cuervo_fabric.store.sqlite_events import SqliteEventStore
+
+        if not isinstance(self.store, SqliteStore):
+            raise InvalidInputError(
+                "the event bus and webhooks run on the SQLite store in this version; "
+                "remove database_url from the profile to use them",
+                details={"field": "profile"},
+            )
+        return SqliteEventStore(self.store)
+
+    @cached_property
+    def events(self) -> EventService:
+        from cuervo_fabric.services.events import EventService
+
+        return EventService(self.event_store)
+
+    @cached_property
+    def event_bus(self) -> EventBus:
+        from cuervo_fabric.events.bus import EventBus
+
+        return EventBus(self.event_store, tenant_id=self.tenant)
+
+    @cached_property
+    def target_guard(self) -> TargetGuard:
+        from cuervo_fabric.webhooks.ssrf import TargetGuard
+
+        return TargetGuard(allow_private=self.settings.allow_private_webhook_targets)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from cuervo_fabric.services.webhooks import WebhookService
+
+        return WebhookService(
+            self.event_store,
+            self.event_store,
+            self.registry,
+            self.vault,
+            user=self.user,
+            check_target=self.target_guard.check,
+        )
+
+    def webhook_dispatcher(self, **options: Any) -> WebhookDispatcher:
+        """A delivery worker for outgoing webhooks (close it when done)."""
+        from cuervo_fabric import __version__
+        from cuervo_fabric.webhooks.outbound import WebhookDispatcher
+
+        options.setdefault("transport", self.http_transport)
+        return WebhookDispatcher(
+            self.event_store,
+            self.webhooks.open_secrets,
+            self.target_guard,
+            user_agent=f"cuervo-fabric/{__version__} (webhooks)",
+            **options,
+        )
+
+    def webhook_inbox(self) -> WebhookInbox:
+        """The receiver's verify-and-store use case on a connection of its own (its writer thread).
+
+        Its commits use ``synchronous = FULL``: an event answered 2xx survives a power cut.
+        """
+        from cuervo_fabric.services.webhooks import WebhookInbox
+        from cuervo_fabric.store.sqlite import SqliteStore
+        from cuervo_fabric.store.sqlite_events import SqliteEventStore
+
+        store = open_store(self.settings)
+        if not isinstance(store, SqliteStore):
+            store.close()
+            raise InvalidInputError("the webhook receiver runs on the SQLite store in this version")
+        events = SqliteEventStore(store, synchronous="FULL")
+        return WebhookInbox(events, events, store, self.registry, self.vault, close=store.close)
+
+    def webhook_base_url(self, explicit: str | None = None) -> str:
+        """Where providers reach ``serve``: ``--base-url``, ``CUERVO_FABRIC_PUBLIC_URL``,
+        ``webhooks.public_url`` in the config, else ``http://127.0.0.1:8080``."""
+        value = (
+            explicit
+            or os.environ.get("CUERVO_FABRIC_PUBLIC_URL")
+            or self.settings.raw.get("webhooks", {}).get("public_url")
+            or "http://127.0.0.1:8080"
+        )
+        return str(value).rstrip("/")
 
     def close(self) -> None:
+        if "telemetry" in self.__dict__:
+            self.telemetry.close()
+        if "http_pool" in self.__dict__:
+            self.http_pool.close()
         if "store" in self.__dict__:
             self.store.close()

@@ -20,6 +20,7 @@ The file::
 
     [webhooks]
     allow_private_targets = false
+    # public_url = "https://hooks.example.com"   (where providers reach `serve`)
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ SETTABLE_KEYS: dict[str, type] = {
     "default_profile": str,
     "vault.strict": bool,
     "webhooks.allow_private_targets": bool,
+    "webhooks.public_url": str,
 }
 
 

@@ -219,7 +219,9 @@ def _ask_missing(spec: Any, settings: dict[str, Any]) -> dict[str, Any]:
 
 @app.command("install")
 def install(
-    connector_id: Annotated[str, typer.Argument(help="Registry id, e.g. github or http.")],
+    connector_id: Annotated[
+        str, typer.Argument(help="Registry id (github, http), or a connector project folder (./acme).")
+    ],
     name: Annotated[str | None, typer.Option("--name", help="Instance name (unique in the tenant).")] = None,
     set_: SetOpt = None,
     config: ConfigOpt = None,
@@ -227,11 +229,21 @@ def install(
     rpm: RpmOpt = None,
     rph: RphOpt = None,
     conc: ConcOpt = None,
+    editable: Annotated[
+        bool, typer.Option("--editable", "-e", help="With a project folder: pip install --editable.")
+    ] = False,
 ) -> None:
     """Install a connector in the tenant; settings are validated against its config schema.
 
+    Given a project folder (./path), pip-installs it into this environment first, so its
+    connector joins the registry through its entry point, then installs it like any other.
+
     Example: cuervo-fabric connector install http --name api --set base_url=http://127.0.0.1:8000
     """
+    from cuervo_fabric.cli import sdk
+
+    if sdk.looks_like_path(connector_id):
+        connector_id = sdk.install_local_project(connector_id, editable=editable)
     fabric = state.fabric()
     spec = fabric.registry.get(connector_id, version)
     settings: dict[str, Any] = read_toml_settings(config)

@@ -20,7 +20,7 @@ def _render_trace(trace: list[dict[str, Any]]) -> None:
     sys.stderr.write("explain:\n")
     for step in trace:
         facts = ", ".join(f"{k}={v}" for k, v in step.items() if k != "stage")
-        sys.stderr.write(f"  {step['stage']:<12} {facts}\n")
+        sys.stderr.write(f"  {step['stage']:<16} {facts}\n")
 
 
 def exec_command(

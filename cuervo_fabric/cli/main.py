@@ -6,7 +6,24 @@ from typing import Annotated
 
 import typer
 
-from cuervo_fabric.cli import auth, completion, config_cmd, connector, demo, execute, vault
+from cuervo_fabric.cli import (
+    audit,
+    auth,
+    bench,
+    circuit,
+    completion,
+    config_cmd,
+    connector,
+    demo,
+    events,
+    execute,
+    metrics,
+    ratelimit,
+    sdk,
+    serve,
+    vault,
+    webhooks,
+)
 from cuervo_fabric.cli._app import new_app
 from cuervo_fabric.cli._state import state
 
@@ -74,12 +91,23 @@ app.command("install", help="Same as `connector install`.")(connector.install)
 app.add_typer(auth.app, name="auth")
 app.command("exec")(execute.exec_command)
 app.command("health")(execute.health_command)
+app.command("metrics")(metrics.metrics_command)
+app.add_typer(audit.app, name="audit")
+app.add_typer(circuit.app, name="circuit")
+app.add_typer(ratelimit.app, name="ratelimit")
+app.command("bench")(bench.bench_command)
 app.add_typer(vault.app, name="vault")
 app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo.demo_command)
 app.command("completion")(completion.completion_command)
+app.add_typer(events.app, name="events")
+app.add_typer(webhooks.app, name="webhooks")
+app.command("serve")(serve.serve_command)
+app.add_typer(sdk.app, name="sdk")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="cuervo-fabric")
+    """Console-script entry point (command groups are built only when used: see ``_lazy``)."""
+    from cuervo_fabric.cli._lazy import run
+
+    run(app, prog_name="cuervo-fabric")

@@ -3,6 +3,10 @@
 The connector sees an ``sdk.HttpClient``; each of its requests is retried here under the call's
 timeout budget, with credentials re-applied on every attempt and provider errors normalised to
 the stable codes (the provider's message kept, secrets removed).
+
+``HttpClientPool`` keeps one ``httpx.Client`` per base URL for the life of the process, so
+connections are reused across calls, and the CA bundle is loaded only when an ``https`` URL is
+first requested (a plain-HTTP call never pays for TLS set-up).
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from cuervo_fabric.errors import (
 )
 from cuervo_fabric.gateway.credentials import CredentialInjector
 from cuervo_fabric.gateway.pipeline import Call
+from cuervo_fabric.gateway.ratelimit_headers import rate_limit_wait
 from cuervo_fabric.gateway.retry import RetryPolicy, parse_retry_after, sleep
 
-__all__ = ["GatewayHttpClient", "ResponseHook", "error_for_response"]
+__all__ = ["GatewayHttpClient", "HttpClientPool", "ResponseHook", "error_for_response"]
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+
+_DEFAULT_RETRY = RetryPolicy()
 
 #: Called with each provider response (rate-limit header parsing, metrics).
 ResponseHook = Callable[[Call, httpx.Response], None]
@@ -49,18 +56,28 @@ def _provider_message(resp: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def error_for_response(resp: httpx.Response, retry_after_s: float | None = None) -> FabricError:
-    """Normalise a provider error response into the stable error codes."""
+def error_for_response(
+    resp: httpx.Response, retry_after_s: float | None = None, *, now: float | None = None
+) -> FabricError:
+    """Normalise a provider error response into the stable error codes.
+
+    A 429, and a 403 that is really a rate limit (GitHub: remaining 0, or a secondary limit), is
+    ``RATE_LIMITED`` with ``limitType: external`` and the wait the provider asked for.
+    """
     status = resp.status_code
     provider = _provider_message(resp)
     details: dict[str, Any] = {"status": status}
     if provider:
         details["providerMessage"] = provider
     msg = f"provider answered {status} {resp.reason_phrase}" + (f": {provider}" if provider else "")
+    limited = rate_limit_wait(status, resp.headers, resp.text, time.time() if now is None else now)
+    if limited is not None:
+        retry_after_s = limited[0]
+        details["rateLimit"] = limited[1].reason
     retry_ms = int(retry_after_s * 1000) if retry_after_s is not None else None
     if status == 401:
         return AuthFailedError(msg, details=details)
-    if status == 429:
+    if status == 429 or limited is not None:
         return RateLimitedError(msg, retry_after_ms=retry_ms, details={**details, "limitType": "external"})
     if status == 403:
         return PermissionDeniedError(msg, details=details)
@@ -71,8 +88,84 @@ def error_for_response(resp: httpx.Response, retry_after_s: float | None = None)
     return UpstreamError(msg, retryable=status in RETRYABLE_STATUS, retry_after_ms=retry_ms, details=details)
 
 
+class _SchemeTransport(httpx.BaseTransport):
+    """Builds each connection pool on first use: the TLS one (CA bundle, client certificate) only
+    when an ``https`` URL is requested."""
+
+    def __init__(self, cert: tuple[str, str] | None = None) -> None:
+        self._cert = cert
+        self._plain: httpx.HTTPTransport | None = None
+        self._tls: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                ctx = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+                if self._cert is not None:
+                    ctx.load_cert_chain(*self._cert)
+                self._tls = httpx.HTTPTransport(verify=ctx)
+            return self._tls.handle_request(request)
+        if self._plain is None:
+            import ssl
+
+            # Plain HTTP never negotiates TLS; this context (verifying, with no CA loaded) only
+            # spares loading the CA bundle, and would refuse any TLS peer.
+            self._plain = httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        return self._plain.handle_request(request)
+
+    def close(self) -> None:
+        for pool in (self._plain, self._tls):
+            if pool is not None:
+                pool.close()
+
+
+def _default_transport(cert: tuple[str, str] | None) -> httpx.BaseTransport | None:
+    """Our lazy transport, unless the environment names a proxy: then httpx's own handling
+    (``HTTPS_PROXY``, ``NO_PROXY``, ...) applies, as it does without a transport."""
+    import os
+
+    names = ("http_proxy", "https_proxy", "all_proxy")
+    if any(os.environ.get(n) or os.environ.get(n.upper()) for n in names):
+        return None
+    return _SchemeTransport(cert)
+
+
+class HttpClientPool:
+    """One ``httpx.Client`` per base URL (and transport) for the life of the process."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, int, tuple[str, str] | None], httpx.Client] = {}
+
+    def client(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        cert: tuple[str, str] | None = None,
+    ) -> httpx.Client:
+        key = (base_url, id(transport), cert)
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.Client(
+                base_url=base_url,
+                follow_redirects=False,
+                transport=transport if transport is not None else _default_transport(cert),
+            )
+            self._clients[key] = client
+        return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
 class GatewayHttpClient:
-    """The ``sdk.HttpClient`` a connector gets for one call."""
+    """The ``sdk.HttpClient`` a connector gets for one call.
+
+    With ``client`` (from an ``HttpClientPool``) the connection pool is shared and outlives the
+    call; without it the call gets its own client, closed by ``close()``.
+    """
 
     def __init__(
         self,
@@ -86,22 +179,27 @@ class GatewayHttpClient:
         cert: tuple[str, str] | None = None,
         refresh: Callable[[], bool] | None = None,
         default_headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
     ) -> None:
         self.call = call
         self.credentials = credentials
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or _DEFAULT_RETRY
         self.hooks = response_hooks
         self.refresh = refresh
         self.deadline = time.monotonic() + call.action.timeout_ms / 1000
-        kwargs: dict[str, Any] = {"base_url": base_url, "follow_redirects": False}
-        if transport is not None:
-            kwargs["transport"] = transport
-        if cert is not None:
-            kwargs["cert"] = cert
-        self._client = httpx.Client(headers=dict(default_headers or {}), **kwargs)
+        self.default_headers = dict(default_headers or {})
+        self._owned = client is None
+        if client is None:
+            client = httpx.Client(
+                base_url=base_url,
+                follow_redirects=False,
+                transport=transport if transport is not None else _default_transport(cert),
+            )
+        self._client = client
 
     def close(self) -> None:
-        self._client.close()
+        if self._owned:
+            self._client.close()
 
     # -- the sdk.HttpClient surface -------------------------------------------------
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
@@ -132,11 +230,14 @@ class GatewayHttpClient:
     ) -> httpx.Response:
         method = method.upper()
         key = self.call.action.idempotency_key
-        may_retry = self.retry.may_retry(method, key)
+        cap = self.call.capability
+        # POST-like requests, and every request of an action declared mutating, are retried only
+        # with an idempotency key.
+        may_retry = self.retry.may_retry(method, key) and (key is not None or cap is None or not cap.mutating)
         refreshed = False
         retries = 0
         while True:
-            attempt_headers = dict(headers or {})
+            attempt_headers = {**self.default_headers, **headers} if headers else dict(self.default_headers)
             if key and method not in ("GET", "HEAD", "OPTIONS"):
                 attempt_headers.setdefault("Idempotency-Key", key)
             self.credentials.apply(attempt_headers)
@@ -174,12 +275,11 @@ class GatewayHttpClient:
             if resp is not None:
                 for hook in self.hooks:
                     hook(self.call, resp)
-                retry_after = parse_retry_after(resp.headers.get("retry-after"))
                 if resp.is_success or not raise_for_status or resp.status_code in (301, 302, 304, 307, 308):
                     self.call.explain(
                         "http",
                         method=method,
-                        url=str(resp.request.url.copy_with(query=None)),
+                        url=url.split("?", 1)[0],  # never a query: it may carry a key
                         status=resp.status_code,
                         ms=round(elapsed_ms, 2),
                         attempt=self.call.metadata.attempts,
@@ -191,13 +291,19 @@ class GatewayHttpClient:
                     if self.refresh():
                         self.credentials.invalidate()
                         continue
+                retry_after = parse_retry_after(resp.headers.get("retry-after"))
                 error = error_for_response(resp, retry_after)
+                if error.code == "RATE_LIMITED" and error.retry_after_ms is not None:
+                    retry_after = error.retry_after_ms / 1000
             assert error is not None
             error.message = self.credentials.redact(error.message)
+            for name, value in error.details.items():  # e.g. a provider quoting the credential back
+                if isinstance(value, str):
+                    error.details[name] = self.credentials.redact(value)
             self.call.explain(
                 "http",
                 method=method,
-                url=url,
+                url=url.split("?", 1)[0],
                 error=error.code,
                 status=resp.status_code if resp is not None else None,
                 ms=round(elapsed_ms, 2),
@@ -205,7 +311,7 @@ class GatewayHttpClient:
             )
             if not (error.retryable and may_retry and retries < self.retry.max_retries):
                 if error.retryable and not may_retry:
-                    error.details["notRetried"] = "POST-like request without an idempotency key"
+                    error.details["notRetried"] = "a POST-like or mutating request without an idempotency key"
                 raise error
             retries += 1
             wait = retry_after if retry_after is not None else self.retry.backoff(retries)

@@ -119,7 +119,8 @@ def permission_stage(next_: Handler) -> Handler:
             except FabricError as exc:
                 call.explain("permission", allowed=False, reason="invalid params")
                 return failure(call, exc)
-            call.action = _with_params(call.action, params)
+            if params != call.action.params:  # defaults or coercions were applied
+                call.action = _with_params(call.action, params)
         call.capability = cap
         return _check_runnable(call, next_, health=False)
 

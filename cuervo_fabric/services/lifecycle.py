@@ -300,7 +300,7 @@ def _merge_limits(base: RateLimits, given: dict[str, int | None]) -> RateLimits:
             continue
         if key not in data:
             raise InvalidInputError(f"unknown rate limit {key!r}", details={"field": key})
-        if not isinstance(value, int) or value < 0:
+        if value < 0:
             raise InvalidInputError(f"{key} must be a whole number >= 0", details={"field": key})
         data[key] = value
     return RateLimits.from_dict(data)

@@ -249,6 +249,25 @@ class SqliteStore:
                     ),
                 )
 
+    # ------------------------------------------------------------------ refresh locks
+    def try_refresh_lock(
+        self, tenant_id: str, instance_id: str, holder: str, until: float, now: float
+    ) -> bool:
+        cur = self.conn.execute(
+            "INSERT INTO gw_refresh_locks (tenant_id, instance_id, holder, locked_until)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id, instance_id) DO UPDATE SET"
+            " holder = excluded.holder, locked_until = excluded.locked_until"
+            " WHERE gw_refresh_locks.locked_until < ? OR gw_refresh_locks.holder = excluded.holder",
+            (tenant_id, instance_id, holder, until, now),
+        )
+        return cur.rowcount == 1
+
+    def release_refresh_lock(self, tenant_id: str, instance_id: str, holder: str) -> None:
+        self.conn.execute(
+            "DELETE FROM gw_refresh_locks WHERE tenant_id = ? AND instance_id = ? AND holder = ?",
+            (tenant_id, instance_id, holder),
+        )
+
 
 def _credential(row: dict[str, Any]) -> CredentialRecord:
     return CredentialRecord(

@@ -103,7 +103,7 @@ def test_pause_and_resume(server: LoopbackServer) -> None:
 def test_health_moves_between_active_degraded_and_error(server: LoopbackServer) -> None:
     """active -> degraded (429) -> active -> error (5xx) -> active, recorded as last health."""
     active(server, "api")
-    server.route("GET", "/health", Reply(429, {"message": "slow down"}, {"Retry-After": "1"}))
+    server.route("GET", "/health", Reply(429, {"message": "slow down"}, {"Retry-After": "0"}))
     res = cli("--json", "health", "api")
     assert res.json()["status"] == "degraded"
     assert status("api") == "degraded"

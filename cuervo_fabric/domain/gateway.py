@@ -1,0 +1,229 @@
+"""Value objects of the gateway's shared state: circuit breaker, rate limits, provider limits, calls.
+
+Pure data and arithmetic (no I/O): the ``GatewayState`` port moves these in and out of the store,
+and the gateway stages decide with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cuervo_fabric.domain.models import ConnectorCategory
+from cuervo_fabric.errors import InvalidInputError
+
+__all__ = [
+    "CIRCUIT_BREAKER_DEFAULTS",
+    "CIRCUIT_STATE_VALUES",
+    "DURATION_BUCKETS_MS",
+    "WINDOWS",
+    "BucketStatus",
+    "CallRecord",
+    "CircuitAdmission",
+    "CircuitConfig",
+    "CircuitSnapshot",
+    "ProviderLimit",
+    "RateDecision",
+    "circuit_defaults",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitConfig:
+    """The seed's CircuitBreakerConfig.
+
+    ``half_open_max_requests`` bounds *concurrent* probes: each probe holds a lease that expires, so
+    probes run one after another until ``success_threshold`` of them succeeded. That is why
+    ``success_threshold`` may exceed ``half_open_max_requests`` (the seed's model_provider defaults,
+    1 probe and 2 successes, would never close if probes were a total budget).
+    """
+
+    failure_threshold: int
+    success_threshold: int
+    timeout_ms: int
+    half_open_max_requests: int
+
+    def validate(self) -> CircuitConfig:
+        checks = {
+            "failureThreshold": (self.failure_threshold, 1, 10_000),
+            "successThreshold": (self.success_threshold, 1, 10_000),
+            "timeout": (self.timeout_ms, 1, 86_400_000),
+            "halfOpenMaxRequests": (self.half_open_max_requests, 1, 10_000),
+        }
+        for name, (value, low, high) in checks.items():
+            if not low <= value <= high:
+                raise InvalidInputError(
+                    f"circuit breaker {name} must be between {low} and {high}, not {value}",
+                    details={"field": name},
+                )
+        # Probes are sequential leases, so any successThreshold can be reached; but more than
+        # one round of probes per half-open slot is almost surely a typo.
+        if self.success_threshold > 100 * self.half_open_max_requests:
+            raise InvalidInputError(
+                f"successThreshold {self.success_threshold} needs more than 100 rounds of "
+                f"{self.half_open_max_requests} concurrent probe(s); lower it or raise halfOpenMaxRequests",
+                details={"field": "successThreshold"},
+            )
+        return self
+
+    def with_overrides(self, overrides: dict[str, int | None]) -> CircuitConfig:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **given) if given else self
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "failureThreshold": self.failure_threshold,
+            "successThreshold": self.success_threshold,
+            "timeout": self.timeout_ms,
+            "halfOpenMaxRequests": self.half_open_max_requests,
+        }
+
+
+#: The seed's CIRCUIT_BREAKER_DEFAULTS, completed for every category (timeout in ms).
+CIRCUIT_BREAKER_DEFAULTS: dict[ConnectorCategory, CircuitConfig] = {
+    ConnectorCategory.SOURCE_CONTROL: CircuitConfig(5, 3, 30_000, 3),
+    ConnectorCategory.MODEL_PROVIDER: CircuitConfig(3, 2, 15_000, 1),
+    ConnectorCategory.COMMUNICATION: CircuitConfig(10, 3, 60_000, 5),
+    ConnectorCategory.PROJECT_MANAGEMENT: CircuitConfig(5, 3, 30_000, 3),
+    ConnectorCategory.CI_CD: CircuitConfig(5, 2, 30_000, 2),
+    ConnectorCategory.CLOUD_PROVIDER: CircuitConfig(5, 3, 30_000, 3),
+    ConnectorCategory.DATABASE: CircuitConfig(3, 2, 10_000, 1),
+    ConnectorCategory.MONITORING: CircuitConfig(10, 3, 30_000, 3),
+    ConnectorCategory.SECURITY: CircuitConfig(5, 3, 30_000, 2),
+    ConnectorCategory.CUSTOM: CircuitConfig(5, 2, 30_000, 2),
+}
+
+
+def circuit_defaults(category: str) -> CircuitConfig:
+    """The breaker defaults of a connector category (``custom`` for one we do not know)."""
+    try:
+        return CIRCUIT_BREAKER_DEFAULTS[ConnectorCategory(category)]
+    except ValueError:
+        return CIRCUIT_BREAKER_DEFAULTS[ConnectorCategory.CUSTOM]
+
+
+#: Upper bounds of the ``connector_request_duration_ms`` histogram buckets (``+Inf`` is implied).
+DURATION_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+#: ``connector_circuit_state`` gauge values.
+CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSnapshot:
+    """The seed's CircuitState of one instance (times are epoch seconds)."""
+
+    state: str = "closed"
+    failure_count: int = 0
+    success_count: int = 0
+    last_failure_at: float | None = None
+    last_success_at: float | None = None
+    opened_at: float | None = None
+    next_retry_at: float | None = None
+    reason: str | None = None
+    forced: bool = False
+    probes_in_flight: int = 0
+    #: Per-instance overrides of the category defaults (``None``: the default).
+    overrides: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitAdmission:
+    """What the breaker decided for one call."""
+
+    allowed: bool
+    snapshot: CircuitSnapshot
+    config: CircuitConfig
+    #: Set when the call is a half-open probe; hand it back to ``circuit_record``.
+    probe_lease: str | None = None
+    retry_after_ms: int | None = None
+
+
+#: Local token-bucket windows: name -> seconds.
+WINDOWS = {"minute": 60, "hour": 3600}
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStatus:
+    """One local limit as seen by one call (``--explain``, ``ratelimit status``)."""
+
+    scope: str  # tenant | connector
+    window: str  # minute | hour | concurrent
+    capacity: int
+    remaining: int
+    reset_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from cuervo_fabric.domain.timeutil import iso
+
+        return {
+            "scope": self.scope,
+            "window": self.window,
+            "capacity": self.capacity,
+            "remaining": self.remaining,
+            "resetAt": iso(self.reset_at) if self.reset_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """The seed's RateLimitResult, plus the leases a call must give back."""
+
+    allowed: bool
+    buckets: tuple[BucketStatus, ...] = ()
+    limit_type: str | None = None  # tenant | connector | external
+    retry_after_ms: int | None = None
+    reason: str = ""
+    lease_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLimit:
+    """What a provider said about its own limits on one response (epoch seconds)."""
+
+    source: str  # github | jira | openai | anthropic | ietf | retry-after | generic
+    resource: str = "default"
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None
+    #: No call may go out before this instant (honoured by every process).
+    blocked_until: float | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from cuervo_fabric.domain.timeutil import iso
+
+        return {
+            "source": self.source,
+            "resource": self.resource,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "resetAt": iso(self.reset_at) if self.reset_at else None,
+            "blockedUntil": iso(self.blocked_until) if self.blocked_until else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One finished call, for metrics, the audit log and usage counters. Never a secret or body."""
+
+    tenant_id: str
+    instance_id: str
+    instance_name: str
+    connector_id: str
+    user_id: str
+    action: str
+    status: str  # success | error | refused
+    error_code: str | None
+    duration_ms: float
+    attempts: int
+    api_calls: int
+    cached: bool
+    trace_id: str
+    at: float
+    rate_limit_remaining: int | None = None
+    rate_limit_limit: int | None = None
+    rate_limit_reset_at: str | None = None
+    #: Provider figures seen on the call's responses (stored for ``ratelimit status``).
+    provider_limits: tuple[ProviderLimit, ...] = ()
