@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cuervo_fabric.gateway.http import HttpClientPool
     from cuervo_fabric.gateway.observe import Telemetry
     from cuervo_fabric.gateway.pipeline import Call, Middleware
-    from cuervo_fabric.ports import GatewayState, Store
+    from cuervo_fabric.ports import GatewayState, Store, WebhookStore
     from cuervo_fabric.registry import EntryPointRegistry
     from cuervo_fabric.services.credentials import CredentialService
     from cuervo_fabric.services.events import EventService
@@ -120,7 +120,7 @@ class Fabric:
             strict=self.settings.vault_strict,
             insecure_storage=self._insecure_storage,
             keyring_user=_keyring_user(self.settings),
-            in_use=lambda: {r.encryption_key_id for r in self.store.iter_all_credentials()},
+            in_use=self._key_ids_in_use,
             warn=self.warn,
         )
 
@@ -309,7 +309,9 @@ class Fabric:
         return {"revoked": revoked, "revocationError": problem, "deleted": deleted}
 
     def _revoke(self, instance: Any) -> None:
-        """``connector uninstall``: revoke at the provider, then delete the credentials."""
+        """``connector uninstall``: deregister its webhook endpoint, revoke at the provider, delete."""
+        if self.sealed_store() is not None:
+            self.webhooks.remove_endpoint(instance)
         outcome = self.revoke_credentials(instance)
         if outcome["revocationError"]:
             self.warn(
@@ -352,6 +354,19 @@ class Fabric:
         ):
             with contextlib.suppress(InvalidStateError):
                 self.lifecycle.transition(current, InstanceStatus.ACTIVE)
+
+    def sealed_store(self) -> WebhookStore | None:
+        """Where sealed webhook secrets live (re-wrapped by key rotation), if this backend has them."""
+        from cuervo_fabric.store.sqlite import SqliteStore
+
+        return self.event_store if isinstance(self.store, SqliteStore) else None
+
+    def _key_ids_in_use(self) -> set[str]:
+        ids = {r.encryption_key_id for r in self.store.iter_all_credentials()}
+        sealed = self.sealed_store()
+        if sealed is not None:
+            ids |= {r.encryption_key_id for r in sealed.iter_sealed()}
+        return ids
 
     # ------------------------------------------------------------------ events and webhooks
     @cached_property

@@ -8,16 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cuervo_fabric.domain.gateway import (
-    CallRecord,
-    CircuitAdmission,
-    CircuitConfig,
-    CircuitSnapshot,
-    ProviderLimit,
-    RateDecision,
-)
 from cuervo_fabric.domain.models import ConnectorInstance, ConnectorSpec, InstanceStatus, IntegrationEvent
 from cuervo_fabric.domain.subscriptions import (
     EventDelivery,
@@ -28,6 +20,16 @@ from cuervo_fabric.domain.subscriptions import (
     WebhookEndpoint,
     WebhookSubscription,
 )
+
+if TYPE_CHECKING:  # only in annotations: kept off the import path of every command
+    from cuervo_fabric.domain.gateway import (
+        CallRecord,
+        CircuitAdmission,
+        CircuitConfig,
+        CircuitSnapshot,
+        ProviderLimit,
+        RateDecision,
+    )
 
 __all__ = [
     "AppendResult",
@@ -126,8 +128,14 @@ class Store(Protocol):
         """Every credential of every tenant: key rotation only."""
         ...
 
-    def replace_credentials(self, records: Sequence[CredentialRecord]) -> None:
-        """Rewrite many credentials in one transaction (key rotation)."""
+    def replace_credentials(
+        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
+    ) -> None:
+        """Rewrite many credentials in one transaction (key rotation).
+
+        ``also`` runs inside that same transaction where the backend can (the SQLite event store
+        shares the connection), so sealed webhook secrets are re-wrapped atomically with them.
+        """
         ...
 
     # --- credential refresh locks (leases in ``gw_refresh_locks``) ---

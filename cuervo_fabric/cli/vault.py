@@ -93,7 +93,7 @@ def rotate_key(
             )
         new_key = parse_key(text, field="new-key-stdin")
     fabric = state.fabric()
-    result = fabric.credentials.rotate_master_key(new_key)
+    result = fabric.credentials.rotate_master_key(new_key, sealed=fabric.sealed_store())
     data = {
         "oldKeyId": result.old_key_id,
         "newKeyId": result.new_key_id,

@@ -1,13 +1,16 @@
 """Value objects of the gateway's shared state: circuit breaker, rate limits, provider limits, calls.
 
 Pure data and arithmetic (no I/O): the ``GatewayState`` port moves these in and out of the store,
-and the gateway stages decide with them.
+and the gateway stages decide with them. They are ``NamedTuple``s rather than dataclasses because
+every ``exec`` process builds these classes at start-up, and a named tuple class costs a fraction
+of a frozen dataclass to create.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from cuervo_fabric.domain.models import ConnectorCategory
 from cuervo_fabric.errors import InvalidInputError
@@ -28,8 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitConfig:
+class CircuitConfig(NamedTuple):
     """The seed's CircuitBreakerConfig.
 
     ``half_open_max_requests`` bounds *concurrent* probes: each probe holds a lease that expires, so
@@ -66,9 +68,9 @@ class CircuitConfig:
             )
         return self
 
-    def with_overrides(self, overrides: dict[str, int | None]) -> CircuitConfig:
+    def with_overrides(self, overrides: Mapping[str, int | None]) -> CircuitConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, **given) if given else self
+        return self._replace(**given) if given else self
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -109,8 +111,7 @@ DURATION_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 25
 CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitSnapshot:
+class CircuitSnapshot(NamedTuple):
     """The seed's CircuitState of one instance (times are epoch seconds)."""
 
     state: str = "closed"
@@ -124,11 +125,10 @@ class CircuitSnapshot:
     forced: bool = False
     probes_in_flight: int = 0
     #: Per-instance overrides of the category defaults (``None``: the default).
-    overrides: dict[str, int | None] = field(default_factory=dict)
+    overrides: Mapping[str, int | None] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitAdmission:
+class CircuitAdmission(NamedTuple):
     """What the breaker decided for one call."""
 
     allowed: bool
@@ -143,8 +143,7 @@ class CircuitAdmission:
 WINDOWS = {"minute": 60, "hour": 3600}
 
 
-@dataclass(frozen=True, slots=True)
-class BucketStatus:
+class BucketStatus(NamedTuple):
     """One local limit as seen by one call (``--explain``, ``ratelimit status``)."""
 
     scope: str  # tenant | connector
@@ -165,8 +164,7 @@ class BucketStatus:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
+class RateDecision(NamedTuple):
     """The seed's RateLimitResult, plus the leases a call must give back."""
 
     allowed: bool
@@ -177,8 +175,7 @@ class RateDecision:
     lease_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderLimit:
+class ProviderLimit(NamedTuple):
     """What a provider said about its own limits on one response (epoch seconds)."""
 
     source: str  # github | jira | openai | anthropic | ietf | retry-after | generic
@@ -204,8 +201,7 @@ class ProviderLimit:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     """One finished call, for metrics, the audit log and usage counters. Never a secret or body."""
 
     tenant_id: str

@@ -24,7 +24,7 @@ from cuervo_fabric.errors import (
     FabricTimeoutError,
     InvalidInputError,
 )
-from cuervo_fabric.ports import CredentialRecord, RotationResult, Store, Vault
+from cuervo_fabric.ports import CredentialRecord, RotationResult, Store, Vault, WebhookStore
 
 __all__ = [
     "CREDENTIAL_TYPES",
@@ -159,10 +159,25 @@ class CredentialService:
     def delete(self, instance: ConnectorInstance) -> int:
         return self.store.delete_credentials(instance.tenant_id, instance.id)
 
-    def rotate_master_key(self, new_key: bytes | None = None) -> RotationResult:
-        """Re-wrap every tenant's data keys under a new master key, in one transaction."""
+    def rotate_master_key(
+        self, new_key: bytes | None = None, *, sealed: WebhookStore | None = None
+    ) -> RotationResult:
+        """Re-wrap every data key under a new master key, in one transaction.
+
+        ``sealed`` adds the webhook secrets the vault sealed (endpoints and subscriptions), so they
+        keep opening after the rotation.
+        """
         records = list(self.store.iter_all_credentials())
-        return self.vault.rotate(records, self.store.replace_credentials, new_key=new_key)
+        others = list(sealed.iter_sealed()) if sealed is not None else []
+        sealed_ids = {(r.tenant_id, r.instance_id) for r in others}
+
+        def commit(rewrapped: list[CredentialRecord]) -> None:
+            mine = [r for r in rewrapped if (r.tenant_id, r.instance_id) not in sealed_ids]
+            theirs = [r for r in rewrapped if (r.tenant_id, r.instance_id) in sealed_ids]
+            also = (lambda: sealed.replace_sealed(theirs)) if sealed is not None and theirs else None
+            self.store.replace_credentials(mine, also=also)
+
+        return self.vault.rotate([*records, *others], commit, new_key=new_key)
 
     # ------------------------------------------------------------------ refresh
     def is_due(self, record: CredentialRecord) -> bool:

@@ -23,7 +23,7 @@ import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -438,7 +438,11 @@ class PostgresStore:
         for row in rows:
             yield _credential(row)
 
-    def replace_credentials(self, records: Sequence[CredentialRecord]) -> None:
+    def replace_credentials(
+        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
+    ) -> None:
+        if also is not None:
+            also()  # no sealed secrets live in PostgreSQL yet (the event store is SQLite-only)
         with self.owner() as cur:
             for r in records:
                 cur.execute(

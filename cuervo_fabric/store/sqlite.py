@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,13 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE``: take the write lock up front, so read-then-write is atomic."""
+        """``BEGIN IMMEDIATE`` (or join the transaction already open on this connection).
+
+        Taking the write lock up front makes read-then-write atomic across processes.
+        """
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -234,8 +240,12 @@ class SqliteStore:
         for row in self.conn.execute("SELECT * FROM connector_credentials ORDER BY id").fetchall():
             yield _credential(dict(row))
 
-    def replace_credentials(self, records: Sequence[CredentialRecord]) -> None:
+    def replace_credentials(
+        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
+    ) -> None:
         with self.transaction() as conn:
+            if also is not None:
+                also()
             for r in records:
                 conn.execute(
                     "UPDATE connector_credentials SET encrypted_data = ?, wrapped_key = ?,"

@@ -234,3 +234,12 @@ def test_several_instances_of_one_connector(server: LoopbackServer) -> None:
     assert (first["name"], second["name"]) == ("http", "http-2")
     names = [i["name"] for i in cli("--json", "connector", "list").json()]
     assert names == ["http", "http-2"]
+
+
+def test_uninstall_deregisters_the_webhook_endpoint(home: Path) -> None:
+    """After uninstall, the instance's inbound webhook endpoint row is gone."""
+    assert cli("connector", "install", "github", "--name", "gh").exit_code == 0
+    assert cli("--json", "webhooks", "endpoints", "gh").exit_code == 0
+    assert "webhook_endpoints" in db_snapshot(home)
+    assert cli("connector", "uninstall", "gh", "--yes").exit_code == 0
+    assert "webhook_endpoints" not in db_snapshot(home)

@@ -135,3 +135,27 @@ def test_rotation_with_no_credentials_just_replaces_the_key(home: Path) -> None:
     assert json.loads(result.stdout)["rewrapped"] == 0
     same = run(home, "--json", "vault", "rotate-key", "--new-key-stdin", input=TEST_KEY + "\n")
     assert same.returncode == 2
+
+
+def test_rotation_rewraps_sealed_webhook_secrets_too(home: Path) -> None:
+    """Webhook endpoint and subscription secrets keep opening after the master key rotates."""
+    assert cli("connector", "install", "github", "--name", "gh").exit_code == 0
+    first = run(home, "--json", "webhooks", "endpoints", "gh")
+    assert first.returncode == 0, first.stdout + first.stderr
+    endpoint_secret = json.loads(first.stdout)["secret"]
+    assert cli("config", "set", "webhooks.allow_private_targets", "true").exit_code == 0
+    created = run(
+        home, "--json", "webhooks", "create", "--url", "http://127.0.0.1:9/in", "--events", "github.*"
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    sub_id = json.loads(created.stdout)["id"]
+
+    rotated = run(home, "--json", "vault", "rotate-key", "--new-key-stdin", input=NEW_KEY + "\n")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert json.loads(rotated.stdout)["rewrapped"] == 2  # one endpoint, one subscription
+
+    again = run(home, "--json", "webhooks", "endpoints", "gh", key=NEW_KEY)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["secret"] == endpoint_secret
+    renewed = run(home, "--json", "webhooks", "rotate-secret", sub_id, key=NEW_KEY)
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr

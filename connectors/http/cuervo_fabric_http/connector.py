@@ -32,6 +32,10 @@ _OAUTH_SETTINGS = {
         "description": "OAuth2 device authorization endpoint (RFC 8628)",
     },
     "client_id": {"type": "string", "description": "OAuth2 client id"},
+    "issuer": {
+        "type": "string",
+        "description": "OAuth2 issuer identifier; the authorization response's iss must equal it (RFC 9207)",
+    },
     "scopes": {"type": "array", "items": {"type": "string"}, "description": "OAuth2 scopes"},
 }
 
