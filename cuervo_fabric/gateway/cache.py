@@ -8,7 +8,6 @@ needs neither the breaker nor a rate-limit token: the stage runs before both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ __all__ = ["cache_key", "cache_stage"]
 
 def cache_key(action: str, params: dict[str, Any]) -> str:
     """A stable key for an action and its params (key order does not matter)."""
+    import hashlib  # loads OpenSSL: only calls that can be cached pay for it
+
     text = json.dumps([action, params], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

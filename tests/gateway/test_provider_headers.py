@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from email.utils import formatdate
+from pathlib import Path
 
 from cuervo_fabric.gateway.ratelimit_headers import (
     SECONDARY_LIMIT_WAIT_S,
@@ -10,6 +12,9 @@ from cuervo_fabric.gateway.ratelimit_headers import (
     parse_provider_limits,
     rate_limit_wait,
 )
+from cuervo_fabric.testing import LoopbackServer, Reply
+from tests.gateway.conftest import install
+from tests.helpers import cli
 
 NOW = 1_800_000_000.0
 
@@ -147,3 +152,38 @@ def test_a_plain_403_or_error_is_not_a_rate_limit() -> None:
     assert rate_limit_wait(500, {"Retry-After": "3"}, "", NOW) is None
     assert rate_limit_wait(403, {}, '{"message": "Resource not accessible by integration"}', NOW) is None
     assert rate_limit_wait(429, {}, "", NOW) is None
+
+
+def test_github_403_remaining_zero_through_exec(home: Path, server: LoopbackServer) -> None:
+    """Through the pipeline: RATE_LIMITED (external) until the reset, and the next call stays home."""
+    reset = int(time.time()) + 900
+    server.route(
+        "GET",
+        "/repos",
+        Reply(403, {"message": "API rate limit exceeded for user ID 1."},
+              {"x-ratelimit-remaining": "0", "x-ratelimit-limit": "5000", "x-ratelimit-reset": str(reset),
+               "x-ratelimit-resource": "core"}),
+    )  # fmt: skip
+    install("gh", server.url)
+    first = cli("--json", "exec", "gh", "request", "-p", "path=/repos").json()
+    assert first["error"]["code"] == "RATE_LIMITED"
+    assert first["error"]["limitType"] == "external"
+    assert 880_000 < first["error"]["retryAfterMs"] <= 900_000
+    assert first["metadata"]["rateLimitRemaining"] == 0
+    second = cli("--json", "exec", "gh", "request", "-p", "path=/repos").json()
+    assert second["error"]["limitType"] == "external"
+    assert second["metadata"]["apiCalls"] == 0
+    assert len(server.calls("GET", "/repos")) == 1
+
+
+def test_github_secondary_limit_through_exec(home: Path, server: LoopbackServer) -> None:
+    """A 403 secondary limit without retry-after waits a minute; a plain 403 stays PERMISSION_DENIED."""
+    server.route("GET", "/search", Reply(403, {"message": "You have exceeded a secondary rate limit."}))
+    server.route("GET", "/private", Reply(403, {"message": "Must have admin rights to Repository."}))
+    install("gh", server.url)
+    denied = cli("--json", "exec", "gh", "request", "-p", "path=/private").json()
+    assert denied["error"]["code"] == "PERMISSION_DENIED"
+    limited = cli("--json", "exec", "gh", "request", "-p", "path=/search").json()
+    assert limited["error"]["code"] == "RATE_LIMITED"
+    assert limited["error"]["retryAfterMs"] == 60_000
+    assert "secondary" in limited["error"]["rateLimit"]
