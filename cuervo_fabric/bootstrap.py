@@ -241,6 +241,12 @@ class Fabric:
             client=self.http_pool.client(base_url, transport=transport) if shared else None,
         )
 
+    def make_cache(self, call: Call) -> Any:
+        """``ConnectorContext.cache`` for one call: the instance's entries in the gateway cache."""
+        from cuervo_fabric.gateway.cache import InstanceKeyValueCache
+
+        return InstanceKeyValueCache(self.gateway_state, call.instance.tenant_id, call.instance.id)
+
     @cached_property
     def _limits_hook(self) -> Any:
         from cuervo_fabric.gateway.ratelimit_headers import provider_limits_hook
@@ -278,7 +284,7 @@ class Fabric:
         from cuervo_fabric.gateway.executor import Gateway
         from cuervo_fabric.gateway.pipeline import compose, endpoint
 
-        pipeline = compose(self.pipeline_stages(), endpoint(self.make_http_client))
+        pipeline = compose(self.pipeline_stages(), endpoint(self.make_http_client, self.make_cache))
         return Gateway(
             tenant=self.tenant,
             user=self.user,
@@ -309,7 +315,9 @@ class Fabric:
         return {"revoked": revoked, "revocationError": problem, "deleted": deleted}
 
     def _revoke(self, instance: Any) -> None:
-        """``connector uninstall``: deregister its webhook endpoint, revoke at the provider, delete."""
+        """``connector uninstall``: the connector's own clean-up (while its credential works), then
+        deregister its webhook endpoint, revoke at the provider, and delete."""
+        self._connector_uninstall_hook(instance)
         if self.sealed_store() is not None:
             self.webhooks.remove_endpoint(instance)
         outcome = self.revoke_credentials(instance)
@@ -318,6 +326,28 @@ class Fabric:
                 f"warning: could not revoke the credential of {instance.name} at the provider "
                 f"({outcome['revocationError']}); it was deleted here, revoke it there by hand"
             )
+
+    def _connector_uninstall_hook(self, instance: ConnectorInstance) -> None:
+        """Run ``on_uninstall`` through the gateway (e.g. remove provider webhooks); warn on failure."""
+        from cuervo_fabric.sdk import BaseConnector
+
+        try:
+            cls = self.registry.load(instance.connector_id)
+        except Exception:  # noqa: BLE001 - a connector that is gone has nothing to clean up
+            return
+        if getattr(cls, "on_uninstall", None) is BaseConnector.on_uninstall:
+            return  # the connector has no clean-up of its own
+        try:
+            call = self.gateway.new_call(instance.id, "uninstall.hook")
+        except Exception as exc:  # noqa: BLE001 - a missing connector must not block uninstall
+            self.warn(f"warning: skipped {instance.name}'s uninstall hook: {exc}")
+            return
+        call.instance = instance  # already `uninstalling`: resolve would still find it
+        call.uninstall = True
+        result = self.gateway.run(call)
+        if not result.success:
+            message = (result.error or {}).get("message")
+            self.warn(f"warning: {instance.name}'s uninstall hook failed ({message}); continuing")
 
     def _refresh_failed(self, instance: ConnectorInstance, reason: str) -> None:
         """A provider refused a refresh: the instance goes to ``error`` with the reason."""

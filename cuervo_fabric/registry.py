@@ -22,40 +22,57 @@ FIRST_PARTY_DIST = "cuervo-fabric"
 
 
 class EntryPointRegistry:
-    """The ``ConnectorRegistry`` adapter over Python entry points (plus explicit extras)."""
+    """The ``ConnectorRegistry`` adapter over Python entry points (plus explicit extras).
+
+    ``get``/``load`` import only the connector asked for (``exec`` runs in loops in scripts);
+    ``specs``/``ids`` import them all.
+    """
 
     def __init__(self, extra: dict[str, Any] | None = None) -> None:
-        self._classes: dict[str, Any] | None = None
+        self._eps: dict[str, Any] | None = None
+        self._classes: dict[str, Any] = {}
         self._specs: dict[str, ConnectorSpec] = {}
         self._extra = dict(extra or {})
         self.problems: dict[str, str] = {}
 
-    def _discover(self) -> dict[str, Any]:
-        if self._classes is not None:
-            return self._classes
-        from importlib.metadata import entry_points
+    def _entry_points(self) -> dict[str, Any]:
+        if self._eps is None:
+            from importlib.metadata import entry_points
 
-        classes: dict[str, Any] = {}
-        for ep in entry_points(group=GROUP):
-            try:
-                cls = ep.load()
-                spec = cls.spec()
-            except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the CLI
-                self.problems[ep.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            if spec.id != ep.name:
-                self.problems[ep.name] = f"entry point {ep.name!r} declares connector {spec.id!r}"
-                continue
-            dist = getattr(getattr(ep, "dist", None), "name", "")
-            first = (dist or "").replace("_", "-").lower() == FIRST_PARTY_DIST
-            spec = _with_first_party(spec, first)
-            classes[spec.id] = cls
-            self._specs[spec.id] = spec
-        for cid, cls in self._extra.items():
-            classes[cid] = cls
-            self._specs[cid] = cls.spec()
-        self._classes = classes
-        return classes
+            self._eps = {ep.name: ep for ep in entry_points(group=GROUP)}
+        return self._eps
+
+    def _load_one(self, name: str) -> bool:
+        """Import connector ``name`` (once); ``False`` when it is absent or broken."""
+        if name in self._classes:
+            return True
+        if name in self.problems:
+            return False
+        if name in self._extra:
+            cls = self._extra[name]
+            self._classes[name], self._specs[name] = cls, cls.spec()
+            return True
+        ep = self._entry_points().get(name)
+        if ep is None:
+            return False
+        try:
+            cls = ep.load()
+            spec = cls.spec()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the CLI
+            self.problems[name] = f"{type(exc).__name__}: {exc}"
+            return False
+        if spec.id != name:
+            self.problems[name] = f"entry point {name!r} declares connector {spec.id!r}"
+            return False
+        dist = getattr(getattr(ep, "dist", None), "name", "")
+        first = (dist or "").replace("_", "-").lower() == FIRST_PARTY_DIST
+        self._classes[name], self._specs[name] = cls, _with_first_party(spec, first)
+        return True
+
+    def _discover(self) -> dict[str, Any]:
+        for name in sorted({*self._entry_points(), *self._extra}):
+            self._load_one(name)
+        return self._classes
 
     def specs(self) -> list[ConnectorSpec]:
         self._discover()
@@ -65,9 +82,8 @@ class EntryPointRegistry:
         return sorted(self._discover())
 
     def get(self, connector_id: str, version: str | None = None) -> ConnectorSpec:
-        classes = self._discover()
-        if connector_id not in classes:
-            known = ", ".join(sorted(classes)) or "none"
+        if not self._load_one(connector_id):
+            known = ", ".join(sorted(self._discover())) or "none"
             hint = f" ({self.problems[connector_id]})" if connector_id in self.problems else ""
             raise NotFoundError(
                 f"no connector {connector_id!r} in the registry{hint} (available: {known})",
@@ -84,7 +100,6 @@ class EntryPointRegistry:
 
     def load(self, connector_id: str) -> Any:
         self.get(connector_id)
-        assert self._classes is not None
         return self._classes[connector_id]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -76,6 +77,12 @@ class FabricGroup(TyperGroup):
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, click_exceptions.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (`cuervo-fabric ... | head`): stop quietly, as git does.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into INTERNAL

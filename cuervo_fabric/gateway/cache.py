@@ -19,7 +19,7 @@ from cuervo_fabric.gateway.pipeline import Call, Handler, Middleware
 if TYPE_CHECKING:
     from cuervo_fabric.ports import GatewayState
 
-__all__ = ["cache_key", "cache_stage"]
+__all__ = ["InstanceKeyValueCache", "cache_key", "cache_stage"]
 
 
 def cache_key(action: str, params: dict[str, Any]) -> str:
@@ -69,3 +69,28 @@ def cache_stage(state: GatewayState, clock: Callable[[], float] = time.time) -> 
         return run
 
     return middleware
+
+
+class InstanceKeyValueCache:
+    """``ConnectorContext.cache``: a connector's own entries (ETags, say) in the gateway cache table.
+
+    Keys are namespaced (``kv:``) apart from action results and scoped to one tenant and instance,
+    so uninstalling the instance removes them with the rest of its gateway state.
+    """
+
+    __slots__ = ("_clock", "_instance", "_state", "_tenant")
+
+    def __init__(
+        self, state: GatewayState, tenant_id: str, instance_id: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._state = state
+        self._tenant = tenant_id
+        self._instance = instance_id
+        self._clock = clock
+
+    def get(self, key: str) -> str | None:
+        return self._state.cache_get(self._tenant, self._instance, "kv:" + key, self._clock())
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        now = self._clock()
+        self._state.cache_put(self._tenant, self._instance, "kv:" + key, "kv", value, now + ttl_s, now)

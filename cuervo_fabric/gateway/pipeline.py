@@ -54,6 +54,8 @@ class Call:
     streaming: bool = False
     #: A health check rather than an action (``cuervo-fabric health``).
     health: bool = False
+    #: The connector's ``on_uninstall`` hook rather than an action (``connector uninstall``).
+    uninstall: bool = False
     #: ``exec --stream``: receives each ConnectorEvent as the connector yields it.
     on_event: Callable[[dict[str, Any]], None] | None = None
 
@@ -87,7 +89,7 @@ def permission_stage(next_: Handler) -> Handler:
 
     def run(call: Call) -> ConnectorResult:
         inst, name = call.instance, call.action.action
-        if call.health:
+        if call.health or call.uninstall:
             return _check_runnable(call, next_, health=True)
         cap = call.spec.capability(name)
         if cap is None:
@@ -142,6 +144,8 @@ def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorRes
             ),
         )
     runnable = _RUNNABLE | ({InstanceStatus.PAUSED, InstanceStatus.AUTHENTICATING} if health else set())
+    if call.uninstall:  # the connector's clean-up runs while the instance is being uninstalled
+        runnable = runnable | {InstanceStatus.UNINSTALLING}
     if inst.status not in runnable:
         call.explain("permission", allowed=False, reason=f"instance {inst.status.value}")
         return failure(
@@ -163,7 +167,7 @@ def _with_params(action: ConnectorAction, params: dict[str, Any]) -> ConnectorAc
     return replace(action, params=params)
 
 
-def endpoint(make_client: Callable[[Call], Any]) -> Handler:
+def endpoint(make_client: Callable[[Call], Any], make_cache: Callable[[Call], Any] | None = None) -> Handler:
     """The innermost handler: build the connector with a gateway HTTP client and run the action."""
 
     def run(call: Call) -> ConnectorResult:
@@ -177,11 +181,15 @@ def endpoint(make_client: Callable[[Call], Any]) -> Handler:
                     instance_id=call.instance.id,
                     settings=dict(call.instance.settings),
                     http=client,
+                    cache=make_cache(call) if make_cache is not None else None,
                 )
             )
             connector.on_initialize()
             if call.health:
                 data: Any = connector.health_check().to_dict()
+            elif call.uninstall:
+                connector.on_uninstall()
+                data = None
             elif call.streaming:
                 events: list[dict[str, Any]] = []
                 for event in connector.stream_action(call.action.action, call.action.params):

@@ -122,6 +122,15 @@ def _sf_items(value: str) -> list[tuple[str, dict[str, str]]]:
     return items
 
 
+#: Above this, a "reset" number is an epoch time, not a delay (GitLab sends ``RateLimit-Reset``
+#: as epoch seconds; no provider asks to wait 30 years).
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _delta_or_epoch(value: int, now: float) -> float:
+    return float(value) if value > _EPOCH_THRESHOLD else now + value
+
+
 def _ietf(h: Mapping[str, str], now: float) -> list[ProviderLimit]:
     out: list[ProviderLimit] = []
     field = h.get("ratelimit")
@@ -158,7 +167,7 @@ def _ietf(h: Mapping[str, str], now: float) -> list[ProviderLimit]:
                 source="ietf",
                 limit=_int(h.get("ratelimit-limit")),
                 remaining=_int(h.get("ratelimit-remaining")),
-                reset_at=None if reset is None else now + reset,
+                reset_at=None if reset is None else _delta_or_epoch(reset, now),
             )
         )
     return out

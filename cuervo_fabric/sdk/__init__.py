@@ -58,7 +58,7 @@ from cuervo_fabric.errors import (
     error_for_code,
 )
 from cuervo_fabric.sdk._action import ActionDeclaration, action
-from cuervo_fabric.sdk._connector import BaseConnector, ConnectorContext, HttpClient
+from cuervo_fabric.sdk._connector import BaseConnector, ConnectorContext, HttpClient, KeyValueCache
 from cuervo_fabric.sdk._errors import RETRYABLE_STATUSES, error_for_status
 from cuervo_fabric.sdk._pagination import (
     ItemsSpec,
@@ -162,6 +162,7 @@ __all__ = [
     "Issue",
     "IssueListOptions",
     "ItemsSpec",
+    "KeyValueCache",
     "LinearSignature",
     "ListOptions",
     "MergeOptions",

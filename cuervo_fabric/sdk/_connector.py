@@ -1,9 +1,9 @@
 """``BaseConnector``: what a connector author subclasses.
 
 Template methods (override them): ``on_initialize``, ``on_shutdown``, ``on_health_check``,
-``on_upgrade`` and ``actions``. Final methods (the fabric calls them; a subclass that redefines
-one is refused when the class is created, and mypy reports it through ``@final``): ``__init__``,
-``declarations``, ``spec``, ``run_action``, ``stream_action`` and ``health_check``.
+``on_uninstall``, ``on_upgrade`` and ``actions``. Final methods (the fabric calls them; a subclass
+that redefines one is refused when the class is created, and mypy reports it through ``@final``):
+``__init__``, ``declarations``, ``spec``, ``run_action``, ``stream_action`` and ``health_check``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cuervo_fabric.sdk._action import MARKER, ActionDeclaration
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["BaseConnector", "ConnectorContext", "HttpClient"]
+__all__ = ["BaseConnector", "ConnectorContext", "HttpClient", "KeyValueCache"]
 
 
 class HttpClient(Protocol):
@@ -81,6 +81,29 @@ class HttpClient(Protocol):
         ...
 
 
+class KeyValueCache(Protocol):
+    """A small per-instance key-value store the fabric keeps in its store (``context.cache``).
+
+    Values are text; entries expire after ``ttl_s`` seconds. Separate CLI processes see the same
+    entries, which is what makes ETag revalidation work across ``exec`` calls.
+
+    Example:
+        >>> cache = self.context.cache  # doctest: +SKIP
+        >>> if cache is not None:  # doctest: +SKIP
+        ...     cache.set("etag:/user/repos", '"abc123"', 3600)
+        ...     cache.get("etag:/user/repos")
+        '"abc123"'
+    """
+
+    def get(self, key: str) -> str | None:
+        """The stored value, or None when absent or expired."""
+        ...
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        """Store ``value`` under ``key`` for ``ttl_s`` seconds."""
+        ...
+
+
 @dataclass(slots=True)
 class ConnectorContext:
     """What a connector instance gets from the fabric when it runs.
@@ -91,6 +114,7 @@ class ConnectorContext:
         settings: the instance's validated settings (defaults applied).
         http: the gateway's HTTP client for this call.
         log: writes a diagnostic line (never pass a secret).
+        cache: a key-value store in the fabric's store, shared across processes (may be None).
 
     Example:
         >>> ctx = ConnectorContext("default", "i-1", {"base_url": "http://127.0.0.1:8000"},
@@ -103,6 +127,8 @@ class ConnectorContext:
     settings: dict[str, Any]
     http: HttpClient
     log: Callable[[str], None] = field(default=lambda message: None)
+    #: A small key-value store shared by every process of this instance (e.g. ETags), or None.
+    cache: KeyValueCache | None = None
 
 
 class BaseConnector:
@@ -209,6 +235,18 @@ class BaseConnector:
         Example:
             >>> def on_shutdown(self):  # doctest: +SKIP
             ...     self.session_cache.clear()
+        """
+
+    def on_uninstall(self) -> None:
+        """Called by ``connector uninstall`` while the credential still works.
+
+        Undo what the connector set up at the provider (webhooks it registered, say). A failure
+        here is reported as a warning and never blocks the uninstall.
+
+        Example:
+            >>> def on_uninstall(self):  # doctest: +SKIP
+            ...     for hook in self.settings.get("registered_hooks", []):
+            ...         self.http.delete(f"/hooks/{hook}")
         """
 
     def on_health_check(self) -> dict[str, Any]:

@@ -329,3 +329,34 @@ def test_install_offers_every_auth_setting() -> None:
         "service_account",
     )
     assert set(GitHubConnector.auth_types) == {"bearer_token", "oauth2", "service_account"}
+
+
+def test_uninstall_removes_the_instances_webhooks_at_github(github: FakeGitHub) -> None:
+    """connector uninstall runs the connector's clean-up first: its hooks in webhook_repos go away."""
+    inst = active_github(github)
+    assert cli("connector", "update", "gh", "--set", 'webhook_repos=["octo/app"]').exit_code == 0
+    url = f"https://hooks.example/webhooks/{inst['instanceId']}/tok"
+    data("gh", "webhook.register", owner="octo", repo="app", url=url, secret="s3cret")
+    data("gh", "webhook.register", owner="octo", repo="app", url="https://other.example/hook")
+    assert len(github.hooks) == 2
+    assert cli("connector", "uninstall", "gh", "--yes").exit_code == 0
+    assert [h["config"]["url"] for h in github.hooks] == ["https://other.example/hook"]
+
+
+def test_etags_are_shared_between_cli_processes(github: FakeGitHub, home: Path) -> None:
+    """A second `exec` process revalidates with the first one's ETag and is served the stored body."""
+    active_github(github)
+    for _ in range(2):
+        proc = subprocess.run(
+            [*CLI, "--json", "exec", "gh", "repo.read", "-p", "owner=octo", "-p", "repo=app", "--no-cache"],
+            env=cli_env(home),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert json.loads(proc.stdout)["data"]["fullName"] == "octo/app"
+    reads = [r for r in github.requests if r.path.endswith("/repos/octo/app") and r.method == "GET"]
+    assert len(reads) == 2
+    assert "if-none-match" not in reads[0].headers
+    assert reads[1].headers.get("if-none-match")

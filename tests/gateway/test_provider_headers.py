@@ -147,6 +147,15 @@ def test_ietf_ratelimit_fields_all_drafts() -> None:
     assert wait == 9
 
 
+def test_gitlab_ratelimit_reset_is_an_epoch_time() -> None:
+    """GitLab sends RateLimit-Reset as epoch seconds: it is read as an instant, not a delay."""
+    at = int(NOW) + 40
+    limits = parse_provider_limits(
+        {"RateLimit-Limit": "600", "RateLimit-Remaining": "0", "RateLimit-Reset": str(at)}, NOW
+    )
+    assert [(x.limit, x.remaining, x.reset_at) for x in limits] == [(600, 0, at)]
+
+
 def test_a_plain_403_or_error_is_not_a_rate_limit() -> None:
     """Only 403/429 can be rate limits; a 429 without any hint says nothing to store."""
     assert rate_limit_wait(500, {"Retry-After": "3"}, "", NOW) is None
