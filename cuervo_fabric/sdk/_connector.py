@@ -9,6 +9,7 @@ that redefines one is refused when the class is created, and mypy reports it thr
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseConnector", "ConnectorContext", "HttpClient", "KeyValueCache"]
 
+
+#: ``declarations()`` per connector class: walking the MRO on every call costs ~30 us.
+_DECLARATIONS: weakref.WeakKeyDictionary[type, dict[str, ActionDeclaration]] = weakref.WeakKeyDictionary()
 
 class HttpClient(Protocol):
     """The HTTP client the gateway hands to a connector.
@@ -314,6 +318,9 @@ class BaseConnector:
             >>> HttpConnector.declarations()["request"].handler
             'request'
         """
+        cached = _DECLARATIONS.get(cls)
+        if cached is not None:
+            return dict(cached)
         found: dict[str, ActionDeclaration] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
@@ -324,7 +331,8 @@ class BaseConnector:
             if decl.handler is None:
                 raise TypeError(f"{cls.__name__}.actions(): {decl.id!r} names no handler")
             found[decl.id] = decl
-        return found
+        _DECLARATIONS[cls] = found
+        return dict(found)
 
     @final
     @classmethod
