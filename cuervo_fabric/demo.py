@@ -119,6 +119,7 @@ def run_demo(home: Path | None = None, echo: Callable[[str], None] = print) -> i
             ),
             (["--json", "exec", "acme", "request", "-p", "path=/tasks"], None),
             (["health", "acme"], None),
+            (["audit", "list", "--limit", "5"], None),
             (["connector", "list"], None),
         ]
         echo(f"# demo home: {home}   (Acme Tasks API on {server.url})")
