@@ -3,6 +3,7 @@
 
     python3 dev.py demo     # make .venv, install cuervo-fabric, run the main job offline
     python3 dev.py test     # make .venv, install cuervo-fabric[dev], run the whole test suite
+                            #   (in parallel with pytest-xdist; extra arguments go to pytest)
     python3 dev.py lint     # ruff, ruff format --check, mypy --strict, import-linter
 
 Needs only Python 3.11+ (and git). Re-running is cheap: the install is skipped while
@@ -56,7 +57,9 @@ def main(argv: list[str]) -> int:
         return run(PY, "-m", "cuervo_fabric", "demo", *rest)
     if task == "test":
         ensure_env("dev")
-        return run(PY, "-m", "pytest", *rest)
+        chosen = any(a.startswith(("-n", "--numprocesses", "-p no:xdist")) for a in rest)
+        parallel = [] if chosen else ["-n", "auto"]
+        return run(PY, "-m", "pytest", *parallel, *rest)
     if task == "lint":
         ensure_env("dev")
         steps = [

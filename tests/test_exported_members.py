@@ -13,6 +13,7 @@ import cuervo_fabric.testing
 
 SDK_ALL = [
     "clone_with_git",
+    "describe_delivery",
     "git_credential",
     "RepoListOptions",
     "GitCredential",
@@ -74,6 +75,7 @@ SDK_ALL = [
     "SlackSignature",
     "SourceControlActions",
     "SourceControlAdapter",
+    "SourceControlConnector",
     "StandardWebhooks",
     "TreeNode",
     "UnknownActionError",
@@ -143,7 +145,9 @@ MINE = [
     "HttpClient",
     "KeyValueCache",
     "RetryClock",
+    "SourceControlConnector",
     "action",
+    "describe_delivery",
     "error_for_status",
     "is_retryable",
     "paginate_cursor",

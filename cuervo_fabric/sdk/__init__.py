@@ -11,7 +11,8 @@ cheap (no HTTP, validation or crypto library is loaded until a call needs it).
   ``paginate_pages``, ``paginate_graphql``) and retry helpers (``retry``, ``poll_until``).
 - Typed errors that carry the stable error codes, and ``error_for_status``.
 - Webhooks: ``WebhookSpec`` and the providers' signature schemes (``GitHubSignature``, ...).
-- The source-control vocabulary (``Repository``, ``PullRequest``, ``SCM_ACTIONS``, ...).
+- The source-control vocabulary (``Repository``, ``PullRequest``, ``SCM_ACTIONS``, ...) and
+  ``SourceControlConnector``, the base class that declares the standard SCM actions once.
 
 Example:
     >>> from typing import Any
@@ -94,6 +95,7 @@ from cuervo_fabric.sdk._scm import (
     SearchOptions,
     SourceControlActions,
     SourceControlAdapter,
+    SourceControlConnector,
     TreeNode,
     UpdateIssueInput,
     Webhook,
@@ -119,6 +121,7 @@ from cuervo_fabric.sdk._webhooks import (
     WebhookSignatureError,
     WebhookSpec,
     WebhookVerifier,
+    describe_delivery,
     header,
     json_body,
     verifier_for_scheme,
@@ -185,6 +188,7 @@ __all__ = [
     "SlackSignature",
     "SourceControlActions",
     "SourceControlAdapter",
+    "SourceControlConnector",
     "StandardWebhooks",
     "TreeNode",
     "UnknownActionError",
@@ -202,6 +206,7 @@ __all__ = [
     "WorkflowRunOptions",
     "action",
     "clone_with_git",
+    "describe_delivery",
     "error_for_code",
     "error_for_status",
     "git_credential",

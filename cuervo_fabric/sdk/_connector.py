@@ -35,6 +35,7 @@ __all__ = ["BaseConnector", "ConnectorContext", "HttpClient", "KeyValueCache"]
 #: ``declarations()`` per connector class: walking the MRO on every call costs ~30 us.
 _DECLARATIONS: weakref.WeakKeyDictionary[type, dict[str, ActionDeclaration]] = weakref.WeakKeyDictionary()
 
+
 class HttpClient(Protocol):
     """The HTTP client the gateway hands to a connector.
 

@@ -25,9 +25,19 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict, cast, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    NotRequired,
+    Protocol,
+    TypedDict,
+    cast,
+    runtime_checkable,
+)
 from urllib.parse import urlsplit
 
 from cuervo_fabric.errors import (
@@ -38,6 +48,9 @@ from cuervo_fabric.errors import (
     NotFoundError,
     UpstreamError,
 )
+from cuervo_fabric.sdk._action import MARKER, ActionDeclaration
+from cuervo_fabric.sdk._connector import BaseConnector
+from cuervo_fabric.sdk._webhooks import WebhookSpec, describe_delivery
 
 if TYPE_CHECKING:
     import httpx
@@ -66,6 +79,7 @@ __all__ = [
     "SearchOptions",
     "SourceControlActions",
     "SourceControlAdapter",
+    "SourceControlConnector",
     "TreeNode",
     "UpdateIssueInput",
     "Webhook",
@@ -856,6 +870,335 @@ class SourceControlActions:
         o = opts or {}
         params = {"query": query, **_paging(o), **_drop_none(owner=o.get("owner"), repo=o.get("repo"))}
         return cast("list[Issue]", self._call("search.issues", params))
+
+
+# --------------------------------------------------------------------------- the connector base
+
+#: Action id -> (handler method, cache_ttl, weight, mutating): the standard actions' gateway
+#: policy, the same on every SCM connector.
+_STANDARD: dict[str, tuple[str, int, int, bool]] = {
+    "repo.list": ("repo_list", 300, 1, False),
+    "repo.read": ("repo_read", 300, 1, False),
+    "repo.clone": ("repo_clone", 0, 1, False),
+    "repo.file": ("repo_file", 60, 1, False),
+    "repo.tree": ("repo_tree", 60, 1, False),
+    "pr.list": ("pr_list", 60, 1, False),
+    "pr.read": ("pr_read", 30, 1, False),
+    "pr.create": ("pr_create", 0, 1, True),
+    "pr.review": ("pr_review", 0, 1, True),
+    "pr.comment": ("pr_comment", 0, 1, True),
+    "pr.merge": ("pr_merge", 0, 1, True),
+    "issue.list": ("issue_list", 60, 1, False),
+    "issue.create": ("issue_create", 0, 1, True),
+    "issue.update": ("issue_update", 0, 1, True),
+    "actions.list": ("actions_list", 30, 1, False),
+    "actions.trigger": ("actions_trigger", 0, 1, True),
+    "actions.status": ("actions_status", 0, 1, False),
+    "search.code": ("search_code_action", 60, 5, False),
+    "search.issues": ("search_issues_action", 60, 5, False),
+    "webhook.register": ("webhook_register", 0, 1, True),
+    "webhook.unregister": ("webhook_unregister", 0, 1, True),
+    "webhook.receive": ("webhook_receive", 0, 1, False),
+}
+
+#: Action id -> the default description (a connector words its own with ``action_descriptions``).
+_DESCRIPTIONS: dict[str, str] = {
+    "repo.list": "List the caller's repositories (or an organisation's).",
+    "repo.read": "Read one repository.",
+    "repo.clone": "Clone a repository with git into a directory, using the instance's credential.",
+    "repo.file": "Read one file's content.",
+    "repo.tree": "List every file and directory of a repository at a ref.",
+    "pr.list": "List pull requests.",
+    "pr.read": "Read one pull request with its review status.",
+    "pr.create": "Open a pull request.",
+    "pr.review": "Review a pull request: approve, request changes, or comment.",
+    "pr.comment": "Comment on a pull request (on a line when path and line are given).",
+    "pr.merge": "Merge a pull request.",
+    "issue.list": "List issues.",
+    "issue.create": "Create an issue.",
+    "issue.update": "Update an issue (title, body, state, labels, assignees).",
+    "actions.list": "List workflow runs of a repository (or of one workflow).",
+    "actions.trigger": "Dispatch a workflow and return the run it started.",
+    "actions.status": "Status of one workflow run, with its jobs.",
+    "search.code": "Search code (optionally in one repository).",
+    "search.issues": "Search issues and pull requests (optionally in one repository).",
+    "webhook.register": "Register (or update) a repository or organisation webhook delivering to the fabric.",
+    "webhook.unregister": "Remove this instance's webhooks (or one hook, or those delivering to a URL).",
+    "webhook.receive": (
+        "Verify and route one delivery (the receiver of `cuervo-fabric serve` does this for real)."
+    ),
+}
+
+#: The adapter methods the standard handlers call: a concrete connector must define every one.
+_ADAPTER_METHODS = tuple(name for name, _ in SCM_ACTIONS.values() if name != "receive_webhook")
+
+
+class _Implementation(SourceControlAdapter, Protocol):
+    """The adapter plus the methods behind the standard actions outside the seed's interface."""
+
+    def review_pull_request(
+        self, owner: str, repo: str, number: int, event: str, body: str | None
+    ) -> Review: ...
+
+    def clone_repository(
+        self, owner: str, repo: str, directory: str, ref: str | None = None, depth: int | None = None
+    ) -> CloneResult: ...
+
+    def register_webhooks(self, webhooks: list[WebhookRegistration]) -> list[Webhook]: ...
+
+    def deregister_webhooks(self, target: dict[str, Any]) -> list[str]: ...
+
+
+def _declared_with_action(cls: type) -> set[str]:
+    """Action ids declared by ``@action`` methods anywhere in ``cls``'s MRO."""
+    return {
+        decl.id
+        for klass in cls.__mro__
+        for value in vars(klass).values()
+        if isinstance(decl := getattr(value, MARKER, None), ActionDeclaration)
+    }
+
+
+class SourceControlConnector(BaseConnector):
+    """Base class of an SCM connector: the standard actions, declared once, over your adapter.
+
+    Subclass it instead of ``BaseConnector`` and implement the ``SourceControlAdapter`` methods
+    (plus ``review_pull_request``, ``clone_repository``, ``register_webhooks`` and
+    ``deregister_webhooks``) with the provider's HTTP calls. Every action of ``SCM_ACTIONS`` is then
+    declared with the shared parameter schema and gateway policy (cache TTLs, search weight 5,
+    mutating writes), and its handler translates the parameters into the adapter call. What differs
+    between providers is said with class attributes:
+
+    Attributes:
+        read_scopes: provider scopes of the read actions.
+        write_scopes: provider scopes of the mutating actions.
+        action_scopes: scopes of particular actions, overriding the two above.
+        action_params: provider-only parameter properties of particular actions (they are added to
+            the shared schema, and reach the adapter method in its input where the action has one).
+        action_descriptions: the provider's wording of particular actions' descriptions.
+        webhook: the ``WebhookSpec`` that ``webhook.receive`` runs.
+        include_raw: whether the adapter methods add the provider's object as ``raw`` (each handler
+            sets it from the ``raw`` parameter).
+
+    A connector replaces a standard action by overriding its handler method (``pr_create``, ...) or
+    by declaring the id itself with ``@action``; it adds provider-only actions with ``@action``.
+
+    Example:
+        >>> from cuervo_fabric.sdk import ConnectorCategory, ConnectorMetadata, SourceControlConnector
+        >>> class Forge(SourceControlConnector):  # doctest: +SKIP
+        ...     id = "forge"
+        ...     version = "1.0.0"
+        ...     metadata = ConnectorMetadata(name="Forge", description="Forge SCM",
+        ...                                  category=ConnectorCategory.SOURCE_CONTROL, vendor="Forge")
+        ...     read_scopes, write_scopes = ("read",), ("write",)
+        ...     action_params = {"pr.create": {"squash": {"type": "boolean"}}}
+        ...
+        ...     def get_repository(self, owner: str, repo: str) -> Repository:
+        ...         return to_repository(self.http.get(f"/repos/{owner}/{repo}").json())
+        ...     ...  # the other adapter methods
+        >>> Forge.spec().capability("pr.create").required_scopes  # doctest: +SKIP
+        ('write',)
+    """
+
+    read_scopes: ClassVar[tuple[str, ...]] = ()
+    write_scopes: ClassVar[tuple[str, ...]] = ()
+    action_scopes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    action_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    action_descriptions: ClassVar[Mapping[str, str]] = {}
+    webhook: ClassVar[WebhookSpec]
+    include_raw: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "id" not in vars(cls):
+            return
+        missing = [name for name in _ADAPTER_METHODS if not callable(getattr(cls, name, None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)} of the SCM adapter")
+        unknown = sorted({*cls.action_scopes, *cls.action_params, *cls.action_descriptions} - set(_STANDARD))
+        if unknown:
+            raise TypeError(f"{cls.__name__}: {', '.join(unknown)} are not standard SCM actions")
+
+    @classmethod
+    def actions(cls) -> list[ActionDeclaration]:
+        """The standard SCM actions, with this connector's scopes, extra parameters and wording.
+
+        An id the connector declares itself with ``@action`` is left to that declaration. A
+        subclass that overrides this to add generated actions should extend ``super().actions()``.
+
+        Example:
+            >>> from cuervo_fabric_gitlab.connector import GitLabConnector
+            >>> [d.scopes for d in GitLabConnector.actions() if d.id in ("repo.read", "pr.merge")]
+            [('read_api',), ('api',)]
+        """
+        own = _declared_with_action(cls)
+        out: list[ActionDeclaration] = []
+        for action_id, (handler, cache_ttl, weight, mutating) in _STANDARD.items():
+            if action_id in own:
+                continue
+            default = cls.write_scopes if mutating else cls.read_scopes
+            out.append(
+                ActionDeclaration(
+                    action_id,
+                    description=cls.action_descriptions.get(action_id, _DESCRIPTIONS[action_id]),
+                    cache_ttl=cache_ttl,
+                    weight=weight,
+                    mutating=mutating,
+                    params=scm_params(action_id, **cls.action_params.get(action_id, {})),
+                    scopes=cls.action_scopes.get(action_id, default),
+                    handler=handler,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ parameter translation
+    def _adapter(self, params: dict[str, Any]) -> _Implementation:
+        """The adapter, after taking the ``raw`` parameter."""
+        self.include_raw = bool(params.get("raw"))
+        return cast(_Implementation, self)
+
+    def _list_options(self, params: dict[str, Any], *keys: str) -> dict[str, Any]:
+        """Paging parameters (and the filters ``keys``) as adapter ``ListOptions``."""
+        self.include_raw = bool(params.get("raw"))
+        opts: dict[str, Any] = {"page": params.get("page") or 1}
+        for key, option in (("per_page", "perPage"), ("all", "all"), ("max_items", "maxItems")):
+            if params.get(key):
+                opts[option] = params[key]
+        opts.update({k: params[k] for k in keys if params.get(k)})
+        return opts
+
+    @staticmethod
+    def _fields(params: dict[str, Any], *dropped: str) -> dict[str, Any]:
+        """The parameters that make up an adapter input (provider-only ones included)."""
+        return {k: v for k, v in params.items() if k not in ("owner", "repo", "raw", *dropped)}
+
+    # ------------------------------------------------------------------ the standard handlers
+    def repo_list(self, params: dict[str, Any]) -> list[Repository]:
+        """``repo.list``: ``list_repositories``."""
+        opts = self._list_options(params, "org", "search")
+        return self._adapter(params).list_repositories(cast(RepoListOptions, opts))
+
+    def repo_read(self, params: dict[str, Any]) -> Repository:
+        """``repo.read``: ``get_repository``."""
+        return self._adapter(params).get_repository(params["owner"], params["repo"])
+
+    def repo_clone(self, params: dict[str, Any]) -> CloneResult:
+        """``repo.clone``: ``clone_repository``."""
+        return cast(_Implementation, self).clone_repository(
+            params["owner"], params["repo"], params["directory"], params.get("ref"), params.get("depth")
+        )
+
+    def repo_file(self, params: dict[str, Any]) -> FileContent:
+        """``repo.file``: ``get_file_content``."""
+        adapter = self._adapter(params)
+        return adapter.get_file_content(params["owner"], params["repo"], params["path"], params.get("ref"))
+
+    def repo_tree(self, params: dict[str, Any]) -> list[TreeNode]:
+        """``repo.tree``: ``get_directory_tree``."""
+        return cast(_Implementation, self).get_directory_tree(
+            params["owner"], params["repo"], params.get("ref")
+        )
+
+    def pr_list(self, params: dict[str, Any]) -> list[PullRequest]:
+        """``pr.list``: ``list_pull_requests``."""
+        opts = self._list_options(params, "state", "head", "base")
+        return self._adapter(params).list_pull_requests(
+            params["owner"], params["repo"], cast(PRListOptions, opts)
+        )
+
+    def pr_read(self, params: dict[str, Any]) -> PullRequestDetail:
+        """``pr.read``: ``get_pull_request``."""
+        return self._adapter(params).get_pull_request(params["owner"], params["repo"], params["number"])
+
+    def pr_create(self, params: dict[str, Any]) -> PullRequest:
+        """``pr.create``: ``create_pull_request`` (provider-only parameters in the input)."""
+        pr = cast(CreatePRInput, self._fields(params))
+        return self._adapter(params).create_pull_request(params["owner"], params["repo"], pr)
+
+    def pr_review(self, params: dict[str, Any]) -> Review:
+        """``pr.review``: ``review_pull_request``."""
+        return self._adapter(params).review_pull_request(
+            params["owner"], params["repo"], params["number"], params["event"], params.get("body")
+        )
+
+    def pr_comment(self, params: dict[str, Any]) -> Comment:
+        """``pr.comment``: ``add_review_comment``."""
+        comment: dict[str, Any] = {"body": params["body"]}
+        for key, field in (("path", "path"), ("line", "line"), ("commit_id", "commitId")):
+            if key in params:
+                comment[field] = params[key]
+        return self._adapter(params).add_review_comment(
+            params["owner"], params["repo"], params["number"], cast(ReviewComment, comment)
+        )
+
+    def pr_merge(self, params: dict[str, Any]) -> MergeResult:
+        """``pr.merge``: ``merge_pull_request``."""
+        renamed = (("method", "method"), ("commit_title", "commitTitle"), ("commit_message", "commitMessage"))
+        opts = {field: params[key] for key, field in (*renamed, ("sha", "sha")) if key in params}
+        return self._adapter(params).merge_pull_request(
+            params["owner"], params["repo"], params["number"], cast(MergeOptions, opts)
+        )
+
+    def issue_list(self, params: dict[str, Any]) -> list[Issue]:
+        """``issue.list``: ``list_issues``."""
+        opts = self._list_options(params, "state", "labels", "assignee")
+        return self._adapter(params).list_issues(
+            params["owner"], params["repo"], cast(IssueListOptions, opts)
+        )
+
+    def issue_create(self, params: dict[str, Any]) -> Issue:
+        """``issue.create``: ``create_issue``."""
+        issue = cast(CreateIssueInput, self._fields(params))
+        return self._adapter(params).create_issue(params["owner"], params["repo"], issue)
+
+    def issue_update(self, params: dict[str, Any]) -> Issue:
+        """``issue.update``: ``update_issue``."""
+        update = cast(UpdateIssueInput, self._fields(params, "number"))
+        return self._adapter(params).update_issue(params["owner"], params["repo"], params["number"], update)
+
+    def actions_list(self, params: dict[str, Any]) -> list[WorkflowRun]:
+        """``actions.list``: ``list_workflow_runs``."""
+        opts = self._list_options(params, "workflow", "branch", "status", "event")
+        adapter = self._adapter(params)
+        return adapter.list_workflow_runs(params["owner"], params["repo"], cast(WorkflowRunOptions, opts))
+
+    def actions_trigger(self, params: dict[str, Any]) -> WorkflowRun:
+        """``actions.trigger``: ``trigger_workflow``."""
+        return self._adapter(params).trigger_workflow(
+            params["owner"], params["repo"], params["workflow"], params.get("inputs") or {}, params.get("ref")
+        )
+
+    def actions_status(self, params: dict[str, Any]) -> WorkflowRunDetail:
+        """``actions.status``: ``get_workflow_run_status``."""
+        return self._adapter(params).get_workflow_run_status(
+            params["owner"], params["repo"], params["run_id"]
+        )
+
+    def search_code_action(self, params: dict[str, Any]) -> list[CodeSearchResult]:
+        """``search.code``: ``search_code``."""
+        opts = self._list_options(params, "owner", "repo")
+        return self._adapter(params).search_code(params["query"], cast(SearchOptions, opts))
+
+    def search_issues_action(self, params: dict[str, Any]) -> list[Issue]:
+        """``search.issues``: ``search_issues``."""
+        opts = self._list_options(params, "owner", "repo")
+        return self._adapter(params).search_issues(params["query"], cast(SearchOptions, opts))
+
+    def webhook_register(self, params: dict[str, Any]) -> Webhook:
+        """``webhook.register``: ``register_webhooks`` with one registration."""
+        reg = {k: v for k, v in params.items() if k != "raw"}
+        return self._adapter(params).register_webhooks([cast(WebhookRegistration, reg)])[0]
+
+    def webhook_unregister(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``webhook.unregister``: ``deregister_webhooks``."""
+        return {"removed": cast(_Implementation, self).deregister_webhooks(params)}
+
+    def webhook_receive(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``webhook.receive``: ``describe_delivery`` over the connector's ``webhook``."""
+        spec = getattr(type(self), "webhook", None)
+        if not isinstance(spec, WebhookSpec):
+            raise InvalidStateError(f"{self.id} declares no webhook = WebhookSpec(...)")
+        return describe_delivery(spec, params)
 
 
 # --------------------------------------------------------------------------- git

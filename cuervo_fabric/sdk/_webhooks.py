@@ -46,6 +46,7 @@ __all__ = [
     "WebhookSignatureError",
     "WebhookSpec",
     "WebhookVerifier",
+    "describe_delivery",
     "header",
     "json_body",
     "verifier_for_scheme",
@@ -450,3 +451,41 @@ class WebhookSpec:
     delivery_id: Callable[[IncomingWebhook], str | None]
     data: Callable[[IncomingWebhook], dict[str, Any]] = json_body
     events: tuple[str, ...] = ()
+
+
+def describe_delivery(spec: WebhookSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the fabric makes of one delivery: the standard ``webhook.receive`` action.
+
+    The real receiver is ``cuervo-fabric serve``; this runs the same declaration (verifier, event
+    type, delivery id) over a delivery given as parameters (``headers``, ``body`` and, to verify
+    the signature, ``secret``), so a saved delivery can be checked from a script.
+
+    Args:
+        spec: the connector's ``webhook`` declaration.
+        params: ``headers`` (a mapping), ``body`` (the raw body as text), optional ``secret``.
+
+    Returns:
+        ``{eventType, deliveryId, verified, data}``; ``verified`` is true when a secret was given.
+
+    Raises:
+        WebhookSignatureError: the signature does not match ``secret`` (``AUTH_FAILED``).
+        WebhookPayloadError: the delivery is malformed (``INVALID_INPUT``).
+
+    Example:
+        >>> spec = WebhookSpec(verifier=GitLabToken(), event_type=lambda req: "acme.push",
+        ...                    delivery_id=header("X-Delivery"))
+        >>> out = describe_delivery(spec, {"headers": {"X-Gitlab-Token": "s3", "X-Delivery": "d1"},
+        ...                                "body": '{"ref": "main"}', "secret": "s3"})
+        >>> out["eventType"], out["deliveryId"], out["verified"], out["data"]
+        ('acme.push', 'd1', True, {'ref': 'main'})
+    """
+    req = IncomingWebhook.build(dict(params["headers"]), str(params["body"]).encode())
+    secret = params.get("secret")
+    if secret:
+        spec.verifier.verify(str(secret), req)
+    return {
+        "eventType": spec.event_type(req),
+        "deliveryId": spec.delivery_id(req),
+        "verified": bool(secret),
+        "data": spec.data(req),
+    }

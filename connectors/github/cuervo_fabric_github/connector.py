@@ -16,13 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from cuervo_fabric.sdk import (
-    SCM_ACTIONS,
     AuthFailedError,
-    BaseConnector,
     CloneResult,
     CodeSearchResult,
     Comment,
@@ -52,6 +50,7 @@ from cuervo_fabric.sdk import (
     Review,
     ReviewComment,
     SearchOptions,
+    SourceControlConnector,
     TreeNode,
     UpdateIssueInput,
     Webhook,
@@ -60,17 +59,14 @@ from cuervo_fabric.sdk import (
     WorkflowRun,
     WorkflowRunDetail,
     WorkflowRunOptions,
-    action,
     clone_with_git,
     git_credential,
     header,
     paginate_link_header,
     poll_until,
-    scm_params,
 )
 from cuervo_fabric_github import _mapping as m
 from cuervo_fabric_github._conditional import ConditionalGet
-from cuervo_fabric_github._delivery import describe_delivery
 
 if TYPE_CHECKING:
     import httpx
@@ -136,7 +132,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class GitHubConnector(BaseConnector):
+class GitHubConnector(SourceControlConnector):
     """GitHub REST API (github.com and GitHub Enterprise Server) through the gateway."""
 
     id = "github"
@@ -181,6 +177,14 @@ class GitHubConnector(BaseConnector):
         events=("github.<event>.<action>", "github.push", "github.ping"),
     )
     health_path = "/rate_limit"
+    read_scopes = ("repo",)
+    write_scopes = ("repo",)
+    action_scopes = {
+        "actions.trigger": ("workflow",),
+        **dict.fromkeys(("webhook.register", "webhook.unregister", "webhook.receive"), ("admin:repo_hook",)),
+    }
+    action_params = {"pr.create": {"maintainer_can_modify": {"type": "boolean"}}}
+    action_descriptions = {"issue.list": "List issues (pull requests excluded)."}
     config_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -232,7 +236,6 @@ class GitHubConnector(BaseConnector):
 
     # ------------------------------------------------------------------ plumbing
     def on_initialize(self) -> None:
-        self.include_raw = False
         self.base_url = str(self.settings.get("base_url") or "https://api.github.com").rstrip("/")
         self.api_version = str(self.settings.get("api_version") or API_VERSION)
         self.conditional = ConditionalGet(self.http, self.context)
@@ -362,11 +365,9 @@ class GitHubConnector(BaseConnector):
         return [m.pull(p, self.include_raw) for p in found]
 
     def create_pull_request(self, owner: str, repo: str, pr: CreatePRInput) -> PullRequest:
-        return self._create_pull(owner, repo, dict(pr))
-
-    def _create_pull(self, owner: str, repo: str, fields: dict[str, Any]) -> PullRequest:
+        """Open a pull request; ``pr`` may also carry GitHub's ``maintainer_can_modify``."""
         keys = ("title", "head", "base", "body", "draft", "maintainer_can_modify")
-        body = {k: v for k, v in fields.items() if k in keys}
+        body = {k: v for k, v in pr.items() if k in keys}
         return m.pull(self._send("POST", f"{self._repo_path(owner, repo)}/pulls", body), self.include_raw)
 
     def get_pull_request(self, owner: str, repo: str, number: int) -> PullRequestDetail:
@@ -614,200 +615,6 @@ class GitHubConnector(BaseConnector):
         for full in self.settings.get("webhook_repos") or []:
             owner, _, repo = str(full).partition("/")
             self.deregister_webhooks({"owner": owner, "repo": repo})
-
-    # ------------------------------------------------------------------ actions
-    def _opts(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Action paging parameters -> adapter ListOptions."""
-        self.include_raw = bool(params.get("raw"))
-        opts: dict[str, Any] = {"page": params.get("page") or 1}
-        if params.get("per_page"):
-            opts["perPage"] = params["per_page"]
-        if params.get("all"):
-            opts["all"] = True
-        if params.get("max_items"):
-            opts["maxItems"] = params["max_items"]
-        return opts
-
-    def _raw(self, params: dict[str, Any]) -> None:
-        self.include_raw = bool(params.get("raw"))
-
-    @action("repo.list", cache_ttl=300, scopes=("repo",), params=SCM_ACTIONS["repo.list"][1])
-    def repo_list(self, params: dict[str, Any]) -> list[Repository]:
-        """List the caller's repositories (or an organisation's)."""
-        opts = {**self._opts(params), **{k: params[k] for k in ("org", "search") if params.get(k)}}
-        return self.list_repositories(cast(RepoListOptions, opts))
-
-    @action("repo.read", cache_ttl=300, scopes=("repo",), params=SCM_ACTIONS["repo.read"][1])
-    def repo_read(self, params: dict[str, Any]) -> Repository:
-        """Read one repository."""
-        self._raw(params)
-        return self.get_repository(params["owner"], params["repo"])
-
-    @action("repo.clone", scopes=("repo",), params=SCM_ACTIONS["repo.clone"][1])
-    def repo_clone(self, params: dict[str, Any]) -> CloneResult:
-        """Clone a repository with git into a directory, using the instance's credential."""
-        return self.clone_repository(
-            params["owner"], params["repo"], params["directory"], params.get("ref"), params.get("depth")
-        )
-
-    @action("repo.file", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["repo.file"][1])
-    def repo_file(self, params: dict[str, Any]) -> FileContent:
-        """Read one file's content."""
-        self._raw(params)
-        return self.get_file_content(params["owner"], params["repo"], params["path"], params.get("ref"))
-
-    @action("repo.tree", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["repo.tree"][1])
-    def repo_tree(self, params: dict[str, Any]) -> list[TreeNode]:
-        """List every file and directory of a repository at a ref."""
-        return self.get_directory_tree(params["owner"], params["repo"], params.get("ref"))
-
-    @action("pr.list", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["pr.list"][1])
-    def pr_list(self, params: dict[str, Any]) -> list[PullRequest]:
-        """List pull requests."""
-        opts = {**self._opts(params), **{k: params[k] for k in ("state", "head", "base") if params.get(k)}}
-        return self.list_pull_requests(params["owner"], params["repo"], cast(PRListOptions, opts))
-
-    @action("pr.read", cache_ttl=30, scopes=("repo",), params=SCM_ACTIONS["pr.read"][1])
-    def pr_read(self, params: dict[str, Any]) -> PullRequestDetail:
-        """Read one pull request with its review status."""
-        self._raw(params)
-        return self.get_pull_request(params["owner"], params["repo"], params["number"])
-
-    @action(
-        "pr.create",
-        mutating=True,
-        scopes=("repo",),
-        params=scm_params("pr.create", maintainer_can_modify={"type": "boolean"}),
-    )
-    def pr_create(self, params: dict[str, Any]) -> PullRequest:
-        """Open a pull request."""
-        self._raw(params)
-        return self._create_pull(params["owner"], params["repo"], params)
-
-    @action("pr.review", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.review"][1])
-    def pr_review(self, params: dict[str, Any]) -> Review:
-        """Review a pull request: approve, request changes, or comment."""
-        self._raw(params)
-        return self.review_pull_request(
-            params["owner"], params["repo"], params["number"], params["event"], params.get("body")
-        )
-
-    @action("pr.comment", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.comment"][1])
-    def pr_comment(self, params: dict[str, Any]) -> Comment:
-        """Comment on a pull request (on a line when path and line are given)."""
-        self._raw(params)
-        comment: dict[str, Any] = {"body": params["body"]}
-        for key, field in (("path", "path"), ("line", "line"), ("commit_id", "commitId")):
-            if key in params:
-                comment[field] = params[key]
-        return self.add_review_comment(
-            params["owner"], params["repo"], params["number"], cast(ReviewComment, comment)
-        )
-
-    @action("pr.merge", mutating=True, scopes=("repo",), params=SCM_ACTIONS["pr.merge"][1])
-    def pr_merge(self, params: dict[str, Any]) -> MergeResult:
-        """Merge a pull request."""
-        self._raw(params)
-        opts = {
-            field: params[key]
-            for key, field in (
-                ("method", "method"),
-                ("commit_title", "commitTitle"),
-                ("commit_message", "commitMessage"),
-                ("sha", "sha"),
-            )
-            if key in params
-        }
-        return self.merge_pull_request(
-            params["owner"], params["repo"], params["number"], cast(MergeOptions, opts)
-        )
-
-    @action("issue.list", cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["issue.list"][1])
-    def issue_list(self, params: dict[str, Any]) -> list[Issue]:
-        """List issues (pull requests excluded)."""
-        opts = {
-            **self._opts(params),
-            **{k: params[k] for k in ("state", "labels", "assignee") if params.get(k)},
-        }
-        return self.list_issues(params["owner"], params["repo"], cast(IssueListOptions, opts))
-
-    @action("issue.create", mutating=True, scopes=("repo",), params=SCM_ACTIONS["issue.create"][1])
-    def issue_create(self, params: dict[str, Any]) -> Issue:
-        """Create an issue."""
-        self._raw(params)
-        issue = {k: params[k] for k in ("title", "body", "labels", "assignees") if k in params}
-        return self.create_issue(params["owner"], params["repo"], cast(CreateIssueInput, issue))
-
-    @action("issue.update", mutating=True, scopes=("repo",), params=SCM_ACTIONS["issue.update"][1])
-    def issue_update(self, params: dict[str, Any]) -> Issue:
-        """Update an issue (title, body, state, labels, assignees)."""
-        self._raw(params)
-        update = {k: params[k] for k in ("title", "body", "state", "labels", "assignees") if k in params}
-        return self.update_issue(
-            params["owner"], params["repo"], params["number"], cast(UpdateIssueInput, update)
-        )
-
-    @action("actions.list", cache_ttl=30, scopes=("repo",), params=SCM_ACTIONS["actions.list"][1])
-    def actions_list(self, params: dict[str, Any]) -> list[WorkflowRun]:
-        """List workflow runs of a repository (or of one workflow)."""
-        opts = {
-            **self._opts(params),
-            **{k: params[k] for k in ("workflow", "branch", "status", "event") if params.get(k)},
-        }
-        return self.list_workflow_runs(params["owner"], params["repo"], cast(WorkflowRunOptions, opts))
-
-    @action("actions.trigger", mutating=True, scopes=("workflow",), params=SCM_ACTIONS["actions.trigger"][1])
-    def actions_trigger(self, params: dict[str, Any]) -> WorkflowRun:
-        """Dispatch a workflow and return the run it started."""
-        self._raw(params)
-        return self.trigger_workflow(
-            params["owner"], params["repo"], params["workflow"], params.get("inputs") or {}, params.get("ref")
-        )
-
-    @action("actions.status", scopes=("repo",), params=SCM_ACTIONS["actions.status"][1])
-    def actions_status(self, params: dict[str, Any]) -> WorkflowRunDetail:
-        """Status of one workflow run, with its jobs."""
-        self._raw(params)
-        return self.get_workflow_run_status(params["owner"], params["repo"], params["run_id"])
-
-    @action("search.code", weight=5, cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["search.code"][1])
-    def search_code_action(self, params: dict[str, Any]) -> list[CodeSearchResult]:
-        """Search code (optionally in one repository)."""
-        opts = {**self._opts(params), **{k: params[k] for k in ("owner", "repo") if params.get(k)}}
-        return self.search_code(params["query"], cast(SearchOptions, opts))
-
-    @action("search.issues", weight=5, cache_ttl=60, scopes=("repo",), params=SCM_ACTIONS["search.issues"][1])
-    def search_issues_action(self, params: dict[str, Any]) -> list[Issue]:
-        """Search issues and pull requests (optionally in one repository)."""
-        opts = {**self._opts(params), **{k: params[k] for k in ("owner", "repo") if params.get(k)}}
-        return self.search_issues(params["query"], cast(SearchOptions, opts))
-
-    @action(
-        "webhook.register",
-        mutating=True,
-        scopes=("admin:repo_hook",),
-        params=SCM_ACTIONS["webhook.register"][1],
-    )
-    def webhook_register(self, params: dict[str, Any]) -> Webhook:
-        """Register (or update) a repository or organisation webhook delivering to the fabric."""
-        self._raw(params)
-        reg = {k: params[k] for k in ("url", "events", "secret", "owner", "repo", "org") if k in params}
-        return self.register_webhooks([cast(WebhookRegistration, reg)])[0]
-
-    @action(
-        "webhook.unregister",
-        mutating=True,
-        scopes=("admin:repo_hook",),
-        params=SCM_ACTIONS["webhook.unregister"][1],
-    )
-    def webhook_unregister(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Remove this instance's webhooks (or one hook, or those delivering to a URL)."""
-        return {"removed": self.deregister_webhooks(params)}
-
-    @action("webhook.receive", scopes=("admin:repo_hook",), params=SCM_ACTIONS["webhook.receive"][1])
-    def webhook_receive(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Verify and route one delivery (the receiver of `cuervo-fabric serve` does this for real)."""
-        return describe_delivery(self.webhook, params)
 
 
 if TYPE_CHECKING:

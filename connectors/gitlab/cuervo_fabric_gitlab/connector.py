@@ -13,13 +13,11 @@ pipelines. Self-managed GitLab: ``--set base_url=https://HOST/api/v4``::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from cuervo_fabric.sdk import (
-    SCM_ACTIONS,
     AuthFailedError,
-    BaseConnector,
     CloneResult,
     CodeSearchResult,
     Comment,
@@ -47,6 +45,7 @@ from cuervo_fabric.sdk import (
     Review,
     ReviewComment,
     SearchOptions,
+    SourceControlConnector,
     TreeNode,
     UpdateIssueInput,
     Webhook,
@@ -55,13 +54,10 @@ from cuervo_fabric.sdk import (
     WorkflowRun,
     WorkflowRunDetail,
     WorkflowRunOptions,
-    action,
     clone_with_git,
     git_credential,
-    scm_params,
 )
 from cuervo_fabric_gitlab import _mapping as m
-from cuervo_fabric_gitlab._delivery import describe_delivery
 from cuervo_fabric_gitlab._pages import paginate
 
 if TYPE_CHECKING:
@@ -119,7 +115,7 @@ _MR_STATES = {"open": "opened", "closed": "closed", "merged": "merged", "all": "
 _ISSUE_STATES = {"open": "opened", "closed": "closed", "all": "all"}
 
 
-class GitLabConnector(BaseConnector):
+class GitLabConnector(SourceControlConnector):
     """GitLab REST API v4 (GitLab.com and self-managed) through the gateway."""
 
     id = "gitlab"
@@ -161,6 +157,27 @@ class GitLabConnector(BaseConnector):
         events=("gitlab.<object_kind>.<action>", "gitlab.push", "gitlab.pipeline.<status>"),
     )
     health_path = "/user"
+    read_scopes = ("read_api",)
+    write_scopes = ("api",)
+    action_scopes = {"repo.clone": ("read_repository",), "webhook.receive": ("api",)}
+    action_descriptions = {
+        "repo.list": "List the caller's projects (or a group's, with org).",
+        "repo.read": "Read one project.",
+        "repo.clone": "Clone a project with git into a directory, using the instance's credential.",
+        "repo.tree": "List every file and directory of a project at a ref.",
+        "pr.list": "List merge requests.",
+        "pr.read": "Read one merge request with its approval status.",
+        "pr.create": "Open a merge request.",
+        "pr.review": "Approve a merge request, or comment on it.",
+        "pr.comment": "Comment on a merge request (on a line when path and line are given).",
+        "pr.merge": "Merge a merge request.",
+        "actions.list": "List pipelines.",
+        "actions.trigger": "Run a pipeline on a ref and return it.",
+        "actions.status": "Status of one pipeline, with its jobs.",
+        "search.code": "Search code (blobs), in one project, a group, or everywhere.",
+        "search.issues": "Search issues, in one project, a group, or everywhere.",
+        "webhook.register": "Register (or update) a project or group webhook delivering to the fabric.",
+    }
     config_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -203,9 +220,6 @@ class GitLabConnector(BaseConnector):
     }
 
     # ------------------------------------------------------------------ plumbing
-    def on_initialize(self) -> None:
-        self.include_raw = False
-
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         resp = self.http.get(path, params=params)
         return resp.json() if resp.content else None
@@ -556,176 +570,6 @@ class GitLabConnector(BaseConnector):
         for full in self.settings.get("webhook_repos") or []:
             owner, _, repo = str(full).rpartition("/")
             self.deregister_webhooks({"owner": owner, "repo": repo})
-
-    # ------------------------------------------------------------------ actions
-    def _opts(self, params: dict[str, Any], *keys: str) -> dict[str, Any]:
-        self.include_raw = bool(params.get("raw"))
-        opts: dict[str, Any] = {"page": params.get("page") or 1}
-        for key, field in (("per_page", "perPage"), ("all", "all"), ("max_items", "maxItems")):
-            if params.get(key):
-                opts[field] = params[key]
-        opts.update({k: params[k] for k in keys if params.get(k)})
-        return opts
-
-    def _raw(self, params: dict[str, Any]) -> None:
-        self.include_raw = bool(params.get("raw"))
-
-    @action("repo.list", cache_ttl=300, scopes=("read_api",), params=SCM_ACTIONS["repo.list"][1])
-    def repo_list(self, params: dict[str, Any]) -> list[Repository]:
-        """List the caller's projects (or a group's, with org)."""
-        return self.list_repositories(cast(RepoListOptions, self._opts(params, "org", "search")))
-
-    @action("repo.read", cache_ttl=300, scopes=("read_api",), params=SCM_ACTIONS["repo.read"][1])
-    def repo_read(self, params: dict[str, Any]) -> Repository:
-        """Read one project."""
-        self._raw(params)
-        return self.get_repository(params["owner"], params["repo"])
-
-    @action("repo.clone", scopes=("read_repository",), params=SCM_ACTIONS["repo.clone"][1])
-    def repo_clone(self, params: dict[str, Any]) -> CloneResult:
-        """Clone a project with git into a directory, using the instance's credential."""
-        return self.clone_repository(
-            params["owner"], params["repo"], params["directory"], params.get("ref"), params.get("depth")
-        )
-
-    @action("repo.file", cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["repo.file"][1])
-    def repo_file(self, params: dict[str, Any]) -> FileContent:
-        """Read one file's content."""
-        self._raw(params)
-        return self.get_file_content(params["owner"], params["repo"], params["path"], params.get("ref"))
-
-    @action("repo.tree", cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["repo.tree"][1])
-    def repo_tree(self, params: dict[str, Any]) -> list[TreeNode]:
-        """List every file and directory of a project at a ref."""
-        return self.get_directory_tree(params["owner"], params["repo"], params.get("ref"))
-
-    @action("pr.list", cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["pr.list"][1])
-    def pr_list(self, params: dict[str, Any]) -> list[PullRequest]:
-        """List merge requests."""
-        opts = self._opts(params, "state", "head", "base")
-        return self.list_pull_requests(params["owner"], params["repo"], cast(PRListOptions, opts))
-
-    @action("pr.read", cache_ttl=30, scopes=("read_api",), params=SCM_ACTIONS["pr.read"][1])
-    def pr_read(self, params: dict[str, Any]) -> PullRequestDetail:
-        """Read one merge request with its approval status."""
-        self._raw(params)
-        return self.get_pull_request(params["owner"], params["repo"], params["number"])
-
-    @action("pr.create", mutating=True, scopes=("api",), params=scm_params("pr.create"))
-    def pr_create(self, params: dict[str, Any]) -> PullRequest:
-        """Open a merge request."""
-        self._raw(params)
-        pr = {k: params[k] for k in ("title", "head", "base", "body", "draft") if k in params}
-        return self.create_pull_request(params["owner"], params["repo"], cast(CreatePRInput, pr))
-
-    @action("pr.review", mutating=True, scopes=("api",), params=SCM_ACTIONS["pr.review"][1])
-    def pr_review(self, params: dict[str, Any]) -> Review:
-        """Approve a merge request, or comment on it."""
-        self._raw(params)
-        return self.review_pull_request(
-            params["owner"], params["repo"], params["number"], params["event"], params.get("body")
-        )
-
-    @action("pr.comment", mutating=True, scopes=("api",), params=SCM_ACTIONS["pr.comment"][1])
-    def pr_comment(self, params: dict[str, Any]) -> Comment:
-        """Comment on a merge request (on a line when path and line are given)."""
-        self._raw(params)
-        comment: dict[str, Any] = {"body": params["body"]}
-        for key, field in (("path", "path"), ("line", "line"), ("commit_id", "commitId")):
-            if key in params:
-                comment[field] = params[key]
-        return self.add_review_comment(
-            params["owner"], params["repo"], params["number"], cast(ReviewComment, comment)
-        )
-
-    @action("pr.merge", mutating=True, scopes=("api",), params=SCM_ACTIONS["pr.merge"][1])
-    def pr_merge(self, params: dict[str, Any]) -> MergeResult:
-        """Merge a merge request."""
-        self._raw(params)
-        opts = {
-            field: params[key]
-            for key, field in (
-                ("method", "method"),
-                ("commit_title", "commitTitle"),
-                ("commit_message", "commitMessage"),
-                ("sha", "sha"),
-            )
-            if key in params
-        }
-        return self.merge_pull_request(
-            params["owner"], params["repo"], params["number"], cast(MergeOptions, opts)
-        )
-
-    @action("issue.list", cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["issue.list"][1])
-    def issue_list(self, params: dict[str, Any]) -> list[Issue]:
-        """List issues."""
-        opts = self._opts(params, "state", "labels", "assignee")
-        return self.list_issues(params["owner"], params["repo"], cast(IssueListOptions, opts))
-
-    @action("issue.create", mutating=True, scopes=("api",), params=SCM_ACTIONS["issue.create"][1])
-    def issue_create(self, params: dict[str, Any]) -> Issue:
-        """Create an issue."""
-        self._raw(params)
-        issue = {k: params[k] for k in ("title", "body", "labels", "assignees") if k in params}
-        return self.create_issue(params["owner"], params["repo"], cast(CreateIssueInput, issue))
-
-    @action("issue.update", mutating=True, scopes=("api",), params=SCM_ACTIONS["issue.update"][1])
-    def issue_update(self, params: dict[str, Any]) -> Issue:
-        """Update an issue (title, body, state, labels, assignees)."""
-        self._raw(params)
-        update = {k: params[k] for k in ("title", "body", "state", "labels", "assignees") if k in params}
-        return self.update_issue(
-            params["owner"], params["repo"], params["number"], cast(UpdateIssueInput, update)
-        )
-
-    @action("actions.list", cache_ttl=30, scopes=("read_api",), params=SCM_ACTIONS["actions.list"][1])
-    def actions_list(self, params: dict[str, Any]) -> list[WorkflowRun]:
-        """List pipelines."""
-        opts = self._opts(params, "branch", "status", "event")
-        return self.list_workflow_runs(params["owner"], params["repo"], cast(WorkflowRunOptions, opts))
-
-    @action("actions.trigger", mutating=True, scopes=("api",), params=SCM_ACTIONS["actions.trigger"][1])
-    def actions_trigger(self, params: dict[str, Any]) -> WorkflowRun:
-        """Run a pipeline on a ref and return it."""
-        self._raw(params)
-        return self.trigger_workflow(
-            params["owner"], params["repo"], params["workflow"], params.get("inputs") or {}, params.get("ref")
-        )
-
-    @action("actions.status", scopes=("read_api",), params=SCM_ACTIONS["actions.status"][1])
-    def actions_status(self, params: dict[str, Any]) -> WorkflowRunDetail:
-        """Status of one pipeline, with its jobs."""
-        self._raw(params)
-        return self.get_workflow_run_status(params["owner"], params["repo"], params["run_id"])
-
-    @action("search.code", weight=5, cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["search.code"][1])
-    def search_code_action(self, params: dict[str, Any]) -> list[CodeSearchResult]:
-        """Search code (blobs), in one project, a group, or everywhere."""
-        return self.search_code(params["query"], cast(SearchOptions, self._opts(params, "owner", "repo")))
-
-    @action(
-        "search.issues", weight=5, cache_ttl=60, scopes=("read_api",), params=SCM_ACTIONS["search.issues"][1]
-    )
-    def search_issues_action(self, params: dict[str, Any]) -> list[Issue]:
-        """Search issues, in one project, a group, or everywhere."""
-        return self.search_issues(params["query"], cast(SearchOptions, self._opts(params, "owner", "repo")))
-
-    @action("webhook.register", mutating=True, scopes=("api",), params=SCM_ACTIONS["webhook.register"][1])
-    def webhook_register(self, params: dict[str, Any]) -> Webhook:
-        """Register (or update) a project or group webhook delivering to the fabric."""
-        self._raw(params)
-        reg = {k: params[k] for k in ("url", "events", "secret", "owner", "repo", "org") if k in params}
-        return self.register_webhooks([cast(WebhookRegistration, reg)])[0]
-
-    @action("webhook.unregister", mutating=True, scopes=("api",), params=SCM_ACTIONS["webhook.unregister"][1])
-    def webhook_unregister(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Remove this instance's webhooks (or one hook, or those delivering to a URL)."""
-        return {"removed": self.deregister_webhooks(params)}
-
-    @action("webhook.receive", scopes=("api",), params=SCM_ACTIONS["webhook.receive"][1])
-    def webhook_receive(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Verify and route one delivery (the receiver of `cuervo-fabric serve` does this for real)."""
-        return describe_delivery(self.webhook, params)
 
 
 if TYPE_CHECKING:
