@@ -87,7 +87,11 @@ def root(
 
 
 app.add_typer(connector.app, name="connector")
-app.command("install", help="Same as `connector install`.")(connector.install)
+app.command(
+    "install",
+    help="Same as `connector install`.\n\n"
+    "Example: cuervo-fabric install http --name api --set base_url=http://127.0.0.1:8000",
+)(connector.install)
 app.add_typer(auth.app, name="auth")
 app.command("exec")(execute.exec_command)
 app.command("health")(execute.health_command)
