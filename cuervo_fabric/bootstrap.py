@@ -26,14 +26,13 @@ if TYPE_CHECKING:
     from cuervo_fabric.gateway.http import HttpClientPool
     from cuervo_fabric.gateway.observe import Telemetry
     from cuervo_fabric.gateway.pipeline import Call, Middleware
-    from cuervo_fabric.ports import GatewayState, Store, WebhookStore
+    from cuervo_fabric.ports import EventWebhookStore, GatewayState, Store, WebhookStore
     from cuervo_fabric.registry import EntryPointRegistry
     from cuervo_fabric.services.credentials import CredentialService
     from cuervo_fabric.services.events import EventService
     from cuervo_fabric.services.gateway import GatewayAdmin
     from cuervo_fabric.services.lifecycle import LifecycleService
     from cuervo_fabric.services.webhooks import WebhookInbox, WebhookService
-    from cuervo_fabric.store.sqlite_events import SqliteEventStore
     from cuervo_fabric.vault.local import LocalVault
     from cuervo_fabric.webhooks.outbound import WebhookDispatcher
     from cuervo_fabric.webhooks.ssrf import TargetGuard
@@ -386,10 +385,11 @@ class Fabric:
                 self.lifecycle.transition(current, InstanceStatus.ACTIVE)
 
     def sealed_store(self) -> WebhookStore | None:
-        """Where sealed webhook secrets live (re-wrapped by key rotation), if this backend has them."""
+        """Where sealed webhook secrets live (re-wrapped by key rotation): the event store's tables."""
+        from cuervo_fabric.store.postgres import PostgresStore
         from cuervo_fabric.store.sqlite import SqliteStore
 
-        return self.event_store if isinstance(self.store, SqliteStore) else None
+        return self.event_store if isinstance(self.store, SqliteStore | PostgresStore) else None
 
     def _key_ids_in_use(self) -> set[str]:
         ids = {r.encryption_key_id for r in self.store.iter_all_credentials()}
@@ -400,17 +400,23 @@ class Fabric:
 
     # ------------------------------------------------------------------ events and webhooks
     @cached_property
-    def event_store(self) -> SqliteEventStore:
-        """The event log and webhook tables, on the store's own connection (one transaction)."""
+    def event_store(self) -> EventWebhookStore:
+        """The event log and webhook tables (both ``EventStore`` and ``WebhookStore``), on the
+        store's own connection, so an event commits with the change that caused it."""
+        from cuervo_fabric.store.postgres import PostgresStore
         from cuervo_fabric.store.sqlite import SqliteStore
-        from cuervo_fabric.store.sqlite_events import SqliteEventStore
 
+        if isinstance(self.store, PostgresStore):
+            from cuervo_fabric.store.postgres_events import PostgresEventStore
+
+            return PostgresEventStore(self.store)
         if not isinstance(self.store, SqliteStore):
             raise InvalidInputError(
-                "the event bus and webhooks run on the SQLite store in this version; "
-                "remove database_url from the profile to use them",
+                f"the event bus and webhooks do not run on the {type(self.store).__name__} store",
                 details={"field": "profile"},
             )
+        from cuervo_fabric.store.sqlite_events import SqliteEventStore
+
         return SqliteEventStore(self.store)
 
     @cached_property
@@ -464,14 +470,22 @@ class Fabric:
         Its commits use ``synchronous = FULL``: an event answered 2xx survives a power cut.
         """
         from cuervo_fabric.services.webhooks import WebhookInbox
+        from cuervo_fabric.store.postgres import PostgresStore
         from cuervo_fabric.store.sqlite import SqliteStore
-        from cuervo_fabric.store.sqlite_events import SqliteEventStore
 
         store = open_store(self.settings)
-        if not isinstance(store, SqliteStore):
+        events: EventWebhookStore
+        if isinstance(store, PostgresStore):
+            from cuervo_fabric.store.postgres_events import PostgresEventStore
+
+            events = PostgresEventStore(store)  # a commit is durable there already
+        elif isinstance(store, SqliteStore):
+            from cuervo_fabric.store.sqlite_events import SqliteEventStore
+
+            events = SqliteEventStore(store, synchronous="FULL")
+        else:
             store.close()
-            raise InvalidInputError("the webhook receiver runs on the SQLite store in this version")
-        events = SqliteEventStore(store, synchronous="FULL")
+            raise InvalidInputError(f"the webhook receiver does not run on the {type(store).__name__} store")
         return WebhookInbox(events, events, store, self.registry, self.vault, close=store.close)
 
     def webhook_base_url(self, explicit: str | None = None) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "CredentialRecord",
     "DeliveryUpdate",
     "EventStore",
+    "EventWebhookStore",
     "GatewayState",
     "MasterKeyInfo",
     "RotationResult",
@@ -397,6 +398,10 @@ class WebhookStore(Protocol):
         ...
 
     def replace_sealed(self, records: Sequence[CredentialRecord]) -> None: ...
+
+
+class EventWebhookStore(EventStore, WebhookStore, Protocol):
+    """Both ports on one connection, as every backend's event store implements them."""
 
 
 class GatewayState(Protocol):

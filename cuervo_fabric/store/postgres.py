@@ -198,20 +198,48 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def owner(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A transaction as the connecting (owner) role: platform-wide work, RLS bypassed."""
-        with self._lock, self._errors(), self.conn.transaction():
-            yield self.conn.cursor(row_factory=dict_row)
+        """A transaction as the connecting (owner) role: platform-wide work, RLS bypassed.
+
+        Inside an open transaction (e.g. the event store's outbox) it is a savepoint that runs as
+        the owner and then gives the enclosing scope its role and tenant back.
+        """
+        with self._scoped("none", None) as cur:
+            yield cur
 
     @contextlib.contextmanager
     def tenant(self, tenant_id: str) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A transaction as ``cuervo_app`` with ``app.current_tenant`` set: RLS applies."""
-        with self._lock, self._errors(), self.conn.transaction():
-            cur = self.conn.cursor(row_factory=dict_row)
-            cur.execute(
-                "SELECT set_config('role', %s, true), set_config('app.current_tenant', %s, true)",
-                (APP_ROLE, tenant_id),
-            )
+        """A transaction as ``cuervo_app`` with ``app.current_tenant`` set: RLS applies.
+
+        Nested in an open transaction it is a savepoint, and the enclosing scope's role and
+        tenant are restored when it ends (``SET LOCAL`` would otherwise outlive it).
+        """
+        with self._scoped(APP_ROLE, tenant_id) as cur:
             yield cur
+
+    @contextlib.contextmanager
+    def _scoped(self, role: str, tenant_id: str | None) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        with self._lock, self._errors():
+            nested = self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+            with self.conn.transaction():
+                cur = self.conn.cursor(row_factory=dict_row)
+                before: dict[str, Any] | None = None
+                if nested:
+                    before = cur.execute(
+                        "SELECT current_setting('role') AS role,"
+                        " coalesce(current_setting('app.current_tenant', true), '') AS tenant"
+                    ).fetchone()
+                if nested or tenant_id is not None:
+                    cur.execute(
+                        "SELECT set_config('role', %s, true), set_config('app.current_tenant', %s, true)",
+                        (role, tenant_id or ""),
+                    )
+                yield cur
+                if before is not None:
+                    # Only on success: a failure rolls the savepoint (and these settings) back.
+                    cur.execute(
+                        "SELECT set_config('role', %s, true), set_config('app.current_tenant', %s, true)",
+                        (before["role"], before["tenant"]),
+                    )
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -441,8 +469,6 @@ class PostgresStore:
     def replace_credentials(
         self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
     ) -> None:
-        if also is not None:
-            also()  # no sealed secrets live in PostgreSQL yet (the event store is SQLite-only)
         with self.owner() as cur:
             for r in records:
                 cur.execute(
@@ -450,6 +476,8 @@ class PostgresStore:
                     " encryption_key_id = %s WHERE tenant_id = %s AND instance_id = %s",
                     (r.encrypted_data, r.wrapped_key, r.encryption_key_id, r.tenant_id, r.instance_id),
                 )
+            if also is not None:
+                also()  # e.g. the event store's sealed webhook secrets: joins this transaction
 
     # ------------------------------------------------------------------ refresh locks
     def try_refresh_lock(
