@@ -23,6 +23,23 @@ def _render_trace(trace: list[dict[str, Any]]) -> None:
         sys.stderr.write(f"  {step['stage']:<16} {facts}\n")
 
 
+def _start_clock(call: Any) -> None:
+    """Load what the pipeline imports lazily, then start the call's clock.
+
+    Each CLI call is a fresh process: without this, durationMs, the audit row and the latency
+    histogram would count this process's imports (httpx, the crypto stack) as provider latency.
+    """
+    import time
+
+    import httpx  # noqa: F401
+
+    import cuervo_fabric.gateway.http
+
+    if call.instance.auth_type != "none":
+        import cuervo_fabric.vault._crypto  # noqa: F401
+    call.started = time.perf_counter()
+
+
 def exec_command(
     instance: Annotated[str, typer.Argument(help="Instance id or name.")],
     action: Annotated[str, typer.Argument(help="Action id, e.g. request or pr.create.")],
@@ -64,6 +81,7 @@ def exec_command(
         idempotency_key=idempotency_key,
         no_cache=no_cache,
     )
+    _start_clock(call)
     if stream:
         call.streaming = True
 
@@ -125,6 +143,7 @@ def health_command(
     for inst in targets:
         call = fabric.gateway.new_call(inst.id, "health.check")
         call.health = True
+        _start_clock(call)
         result = fabric.gateway.run(call)
         if result.success:
             report = dict(result.data)
