@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from cuervo_fabric.domain.models import (
@@ -20,7 +21,9 @@ __all__ = [
     "instance_changes_to_columns",
     "instance_from_row",
     "instance_to_row",
+    "json_value",
     "registry_row",
+    "time_text",
 ]
 
 INSTANCE_COLUMNS = (
@@ -130,9 +133,21 @@ def instance_to_row(inst: ConnectorInstance) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    # PostgreSQL's JSONB comes back decoded; SQLite's TEXT does not.
-    return json.loads(value) if isinstance(value, str | bytes) else value
+def json_value(value: Any) -> Any:
+    """A JSON column's value: PostgreSQL's JSONB comes back decoded, SQLite's TEXT does not."""
+    if isinstance(value, str | bytes):
+        return json.loads(value) if value else None
+    return value
+
+
+def time_text(value: Any) -> str | None:
+    """A time column as the domain's ISO-8601 text (PostgreSQL returns datetimes, SQLite text)."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+_json = json_value
 
 
 def instance_from_row(row: dict[str, Any]) -> ConnectorInstance:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -34,7 +33,6 @@ from cuervo_fabric.domain.models import IntegrationEvent
 from cuervo_fabric.domain.subscriptions import (
     ALL_TENANTS,
     EventDelivery,
-    RetryPolicy,
     Sealed,
     StoredEvent,
     Subscriber,
@@ -45,39 +43,27 @@ from cuervo_fabric.domain.subscriptions import (
 from cuervo_fabric.domain.timeutil import iso, now_iso
 from cuervo_fabric.errors import InvalidInputError
 from cuervo_fabric.ports import AppendResult, CredentialRecord, DeliveryUpdate
+from cuervo_fabric.store._event_rows import (
+    DELIVERY_COLS,
+    EVENT_COLS,
+    attempt_from_row,
+    delivery_from_row,
+    endpoint_from_row,
+    event_from_row,
+    subscriber_from_row,
+    subscription_from_row,
+)
 from cuervo_fabric.store._rows import dumps
-from cuervo_fabric.store.postgres import PostgresStore
+from cuervo_fabric.store.postgres import PostgresStore, _to_dt
 
 __all__ = ["PostgresEventStore"]
 
 Cursor = psycopg.Cursor[dict[str, Any]]
 
-_EVENT_COLS = (
-    "seq, id, tenant_id, type, source, data, correlation_id, connector_id, connector_version,"
-    " created_at, original_webhook_id, target_subscriber"
-)
-_DELIVERY_COLS = (
-    "id, subscriber_id, tenant_id, event_id, event_seq, event_type, status, attempts,"
-    " next_attempt_at, lease_owner, last_error, last_status, created_at, updated_at"
-)
 #: Serialises appenders of one schema (see the module docstring).
 _APPEND_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended('cuervo-fabric events ' || current_schema(), 0))"
 )
-
-
-def _dt(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInputError(f"not an ISO-8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _text(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _like(pattern: str) -> str:
@@ -91,118 +77,6 @@ def _globs(column: str, patterns: Sequence[str]) -> tuple[str, list[str]]:
     if not patterns or "*" in patterns:
         return "true", []
     return "(" + " OR ".join(f"{column} LIKE %s" for _ in patterns) + ")", [_like(p) for p in patterns]
-
-
-def _event(row: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(
-        seq=int(row["seq"]),
-        event=IntegrationEvent(
-            id=row["id"],
-            type=row["type"],
-            source=row["source"],
-            tenant_id=row["tenant_id"],
-            timestamp=_text(row["created_at"]) or "",
-            data=row["data"],
-            correlation_id=row["correlation_id"] or "",
-            connector_id=row["connector_id"],
-            connector_version=row["connector_version"] or "",
-            original_webhook_id=row["original_webhook_id"],
-        ),
-        target_subscriber=row["target_subscriber"],
-    )
-
-
-def _subscriber(row: dict[str, Any]) -> Subscriber:
-    return Subscriber(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        patterns=tuple(row["patterns"]),
-        tenant_id=row["tenant_id"],
-        ordered=bool(row["ordered"]),
-        concurrency=int(row["concurrency"]),
-        policy=RetryPolicy.from_dict(row["retry_policy"]),
-        cursor_seq=int(row["cursor_seq"]),
-        active=bool(row["active"]),
-        created_at=_text(row["created_at"]) or "",
-    )
-
-
-def _delivery(row: dict[str, Any]) -> EventDelivery:
-    return EventDelivery(
-        id=int(row["id"]),
-        subscriber_id=row["subscriber_id"],
-        tenant_id=row["tenant_id"],
-        event_id=row["event_id"],
-        event_seq=int(row["event_seq"]),
-        event_type=row["event_type"],
-        status=row["status"],
-        attempts=int(row["attempts"]),
-        next_attempt_at=float(row["next_attempt_at"]),
-        lease_owner=row["lease_owner"],
-        last_error=row["last_error"],
-        last_status=row["last_status"],
-        created_at=_text(row["created_at"]) or "",
-        updated_at=_text(row["updated_at"]) or "",
-    )
-
-
-def _subscription(row: dict[str, Any]) -> WebhookSubscription:
-    return WebhookSubscription(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        url=row["url"],
-        events=tuple(row["events"]),
-        active=bool(row["active"]),
-        header_names=tuple(row["custom_headers"] or {}),
-        policy=RetryPolicy.from_dict(row["retry_policy"]),
-        timeout_ms=int(row["timeout_ms"]),
-        created_by=row["created_by"],
-        created_at=_text(row["created_at"]) or "",
-        sealed=Sealed(bytes(row["sealed_secrets"]), bytes(row["sealed_key"]), row["sealed_key_id"]),
-        secret_hash=row["secret_hash"],
-        description=row["description"] or "",
-        disabled_reason=row["disabled_reason"],
-        last_delivery_at=_text(row["last_delivery_at"]),
-        total_deliveries=int(row["total_deliveries"]),
-        total_failures=int(row["total_failures"]),
-    )
-
-
-def _attempt(row: dict[str, Any]) -> WebhookAttempt:
-    return WebhookAttempt(
-        id=row["id"],
-        subscription_id=row["subscription_id"],
-        tenant_id=row["tenant_id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        url=row["url"],
-        attempt=int(row["attempt"]),
-        success=bool(row["success"]),
-        delivered_at=_text(row["delivered_at"]) or "",
-        duration_ms=int(row["duration_ms"] or 0),
-        response_status=row["response_status"],
-        response_body=row["response_body"],
-        error=row["error"],
-        request_headers=dict(row["request_headers"] or {}),
-        request_body=row["request_body"] or "",
-        delivery_id=row["delivery_id"],
-    )
-
-
-def _endpoint(row: dict[str, Any]) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        instance_id=row["instance_id"],
-        tenant_id=row["tenant_id"],
-        connector_id=row["connector_id"],
-        token_hash=row["token_hash"],
-        sealed=Sealed(bytes(row["sealed_secret"]), bytes(row["sealed_key"]), row["sealed_key_id"]),
-        secret_source=row["secret_source"],
-        created_at=_text(row["created_at"]) or "",
-        updated_at=_text(row["updated_at"]) or "",
-        last_received_at=_text(row["last_received_at"]),
-        total_received=int(row["total_received"]),
-    )
 
 
 class PostgresEventStore:
@@ -280,7 +154,7 @@ class PostgresEventStore:
                     ev.correlation_id,
                     ev.connector_id,
                     ev.connector_version,
-                    _dt(ev.timestamp),
+                    _to_dt(ev.timestamp),
                     ev.original_webhook_id,
                     target_subscriber,
                 ]
@@ -324,41 +198,41 @@ class PostgresEventStore:
         newest_first: bool = True,
     ) -> list[StoredEvent]:
         where, params = _globs("type", patterns)
-        query = f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND seq > %s AND {where}"
+        query = f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND seq > %s AND {where}"
         args: list[Any] = [tenant_id, after_seq, *params]
         if since is not None:
             query += " AND created_at >= %s"
-            args.append(_dt(since))
+            args.append(_to_dt(since))
         if source is not None:
             query += " AND source = %s"
             args.append(source)
         query += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT %s"
         args.append(limit)
         with self._tenant(tenant_id) as cur:
-            return [_event(r) for r in cur.execute(query, args).fetchall()]
+            return [event_from_row(r) for r in cur.execute(query, args).fetchall()]
 
     def get_event(self, tenant_id: str, ref: str) -> StoredEvent | None:
         with self._tenant(tenant_id) as cur:
             if ref.isdigit() and int(ref) < 2**63:
                 row = cur.execute(
-                    f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND seq = %s",
+                    f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND seq = %s",
                     (tenant_id, int(ref)),
                 ).fetchone()
                 if row is not None:
-                    return _event(row)
+                    return event_from_row(row)
             rows = cur.execute(
-                f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND id = %s",
+                f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND id = %s",
                 (tenant_id, ref),
             ).fetchall()
             if not rows and len(ref) >= 8:
                 rows = cur.execute(
-                    f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND id LIKE %s"
+                    f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = %s AND id LIKE %s"
                     " LIMIT 2",
                     (tenant_id, _like(ref.replace("*", "")) + "%"),
                 ).fetchall()
         if len(rows) > 1:
             raise InvalidInputError(f"{ref!r} matches several events; give more of the id")
-        return _event(rows[0]) if rows else None
+        return event_from_row(rows[0]) if rows else None
 
     def events_by_id(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         ids = list(dict.fromkeys(event_ids))
@@ -366,9 +240,9 @@ class PostgresEventStore:
             return {}
         with self._owner() as cur:
             rows = cur.execute(
-                f"SELECT {_EVENT_COLS} FROM integration_events WHERE id = ANY(%s)", (ids,)
+                f"SELECT {EVENT_COLS} FROM integration_events WHERE id = ANY(%s)", (ids,)
             ).fetchall()
-        return {r["id"]: _event(r) for r in rows}
+        return {r["id"]: event_from_row(r) for r in rows}
 
     def max_seq(self) -> int:
         with self._owner() as cur:
@@ -377,7 +251,7 @@ class PostgresEventStore:
 
     # ------------------------------------------------------------------ subscribers
     def upsert_subscriber(self, subscriber: Subscriber, *, from_start: bool = False) -> Subscriber:
-        now = _dt(now_iso())
+        now = _to_dt(now_iso())
         s = subscriber
         # An all-tenant subscriber belongs to no tenant: only the owner may write it.
         scope = self._owner() if s.tenant_id == ALL_TENANTS else self._tenant(s.tenant_id)
@@ -425,12 +299,12 @@ class PostgresEventStore:
                 )
             found = cur.execute("SELECT * FROM event_subscribers WHERE id = %s", (sid,)).fetchone()
         assert found is not None
-        return _subscriber(found)
+        return subscriber_from_row(found)
 
     def get_subscriber(self, subscriber_id: str) -> Subscriber | None:
         with self._owner() as cur:
             row = cur.execute("SELECT * FROM event_subscribers WHERE id = %s", (subscriber_id,)).fetchone()
-        return _subscriber(row) if row else None
+        return subscriber_from_row(row) if row else None
 
     def list_subscribers(self, tenant_id: str | None = None, *, kind: str | None = None) -> list[Subscriber]:
         query, args = "SELECT * FROM event_subscribers WHERE true", []
@@ -443,7 +317,7 @@ class PostgresEventStore:
         # The owner: a tenant also sees the all-tenant subscribers, which RLS would hide.
         with self._owner() as cur:
             rows = cur.execute(query + " ORDER BY created_at, id", args).fetchall()
-        return [_subscriber(r) for r in rows]
+        return [subscriber_from_row(r) for r in rows]
 
     def delete_subscriber(self, subscriber_id: str) -> bool:
         with self._owner() as cur:
@@ -454,7 +328,7 @@ class PostgresEventStore:
     def materialize(self, subscriber_ids: Sequence[str], now: float, *, limit: int = 5000) -> int:
         top = self.max_seq()
         created = 0
-        stamp = _dt(iso(now))
+        stamp = _to_dt(iso(now))
         for sid in subscriber_ids:
             with self._owner() as cur:
                 row = cur.execute(
@@ -463,7 +337,7 @@ class PostgresEventStore:
                 ).fetchone()
                 if row is None:
                     continue  # nothing new (or gone): nothing written
-                sub = _subscriber(row)
+                sub = subscriber_from_row(row)
                 hi = min(top, sub.cursor_seq + limit)
                 where, params = _globs("e.type", sub.patterns)
                 tenant_sql = "true" if sub.tenant_id == ALL_TENANTS else "e.tenant_id = %s"
@@ -493,13 +367,13 @@ class PostgresEventStore:
     ) -> list[EventDelivery]:
         if not subscriber_ids or limit <= 0:
             return []
-        stamp = _dt(iso(now))
+        stamp = _to_dt(iso(now))
         due = now if due_by is None else min(now, due_by)
         with self._owner() as cur:
             # Lock the subscribers (in id order): concurrent claimers for one subscriber take
             # turns, so its concurrency cap and ordering hold across processes.
             subs = [
-                _subscriber(r)
+                subscriber_from_row(r)
                 for r in cur.execute(
                     "SELECT * FROM event_subscribers WHERE active AND id = ANY(%s) ORDER BY id FOR UPDATE",
                     (sorted(set(subscriber_ids)),),
@@ -541,10 +415,10 @@ class PostgresEventStore:
                 return []
             rows = cur.execute(
                 "UPDATE event_deliveries SET lease_owner = %s, next_attempt_at = %s, updated_at = %s"
-                f" WHERE id = ANY(%s) AND status = 'pending' RETURNING {_DELIVERY_COLS}",
+                f" WHERE id = ANY(%s) AND status = 'pending' RETURNING {DELIVERY_COLS}",
                 (owner, now + lease_s, stamp, picked),
             ).fetchall()
-        return sorted((_delivery(r) for r in rows), key=lambda d: (d.event_seq, d.id))
+        return sorted((delivery_from_row(r) for r in rows), key=lambda d: (d.event_seq, d.id))
 
     def finish(
         self,
@@ -554,7 +428,7 @@ class PostgresEventStore:
     ) -> None:
         if not updates and not attempts:
             return
-        stamp = _dt(now_iso())
+        stamp = _to_dt(now_iso())
         with self._owner() as cur:
             disabling = [u.delivery_id for u in updates if u.disable_subscriber]
             if disabling:
@@ -611,7 +485,7 @@ class PostgresEventStore:
                             a.attempt,
                             a.success,
                             a.error,
-                            _dt(a.delivered_at),
+                            _to_dt(a.delivered_at),
                             a.delivery_id,
                         )
                         for a in attempts
@@ -626,7 +500,7 @@ class PostgresEventStore:
                 cur.executemany(
                     "UPDATE webhook_subscriptions SET total_deliveries = total_deliveries + %s,"
                     " total_failures = total_failures + %s, last_delivery_at = %s WHERE id = %s",
-                    [(n, f, _dt(last), sid) for sid, (n, f, last) in sorted(totals.items())],
+                    [(n, f, _to_dt(last), sid) for sid, (n, f, last) in sorted(totals.items())],
                 )
 
     def open_counts(self, subscriber_ids: Sequence[str], now: float) -> tuple[int, int]:
@@ -649,7 +523,7 @@ class PostgresEventStore:
         event_id: str | None = None,
         limit: int = 50,
     ) -> list[EventDelivery]:
-        query = f"SELECT {_DELIVERY_COLS} FROM event_deliveries WHERE tenant_id = %s"
+        query = f"SELECT {DELIVERY_COLS} FROM event_deliveries WHERE tenant_id = %s"
         args: list[Any] = [tenant_id]
         for column, value in (("status", status), ("subscriber_id", subscriber_id), ("event_id", event_id)):
             if value is not None:
@@ -658,7 +532,7 @@ class PostgresEventStore:
         args.append(limit)
         with self._tenant(tenant_id) as cur:
             rows = cur.execute(query + " ORDER BY id DESC LIMIT %s", args).fetchall()
-        return [_delivery(r) for r in rows]
+        return [delivery_from_row(r) for r in rows]
 
     @staticmethod
     def _dead_filter(tenant_id: str, ids: Sequence[int], subscriber_id: str | None) -> tuple[str, list[Any]]:
@@ -680,7 +554,7 @@ class PostgresEventStore:
             cur.execute(
                 "UPDATE event_deliveries SET status = 'pending', attempts = 0, next_attempt_at = %s,"
                 f" lease_owner = NULL, updated_at = %s WHERE {where}",
-                [now, _dt(iso(now)), *args],
+                [now, _to_dt(iso(now)), *args],
             )
             return cur.rowcount
 
@@ -695,7 +569,7 @@ class PostgresEventStore:
         where, args = self._dead_filter(tenant_id, ids, subscriber_id)
         if before is not None:
             where += " AND updated_at < %s"
-            args.append(_dt(before))
+            args.append(_to_dt(before))
         with self._tenant(tenant_id) as cur:
             cur.execute(f"DELETE FROM event_deliveries WHERE {where}", args)
             return cur.rowcount
@@ -703,7 +577,7 @@ class PostgresEventStore:
     def requeue(
         self, tenant_id: str, subscriber_ids: Sequence[str], patterns: Sequence[str], since: str, now: float
     ) -> int:
-        stamp = _dt(iso(now))
+        stamp = _to_dt(iso(now))
         total = 0
         with self.transaction():
             for sid in subscriber_ids:
@@ -730,7 +604,7 @@ class PostgresEventStore:
                             stamp,
                             stamp,
                             tenant_id,
-                            _dt(since),
+                            _to_dt(since),
                             sub.cursor_seq,
                             *asked_args,
                             *own_args,
@@ -760,13 +634,13 @@ class PostgresEventStore:
                     dumps(dict.fromkeys(s.header_names, "(sealed)")),
                     dumps(s.policy.to_dict()),
                     s.created_by,
-                    _dt(s.created_at),
+                    _to_dt(s.created_at),
                     s.sealed.ciphertext,
                     s.sealed.wrapped_key,
                     s.sealed.key_id,
                     s.timeout_ms,
                     s.description,
-                    _dt(s.created_at),
+                    _to_dt(s.created_at),
                 ),
             )
 
@@ -776,7 +650,7 @@ class PostgresEventStore:
                 "SELECT * FROM webhook_subscriptions WHERE tenant_id = %s AND id = %s", (tenant_id, ref)
             ).fetchone()
             if row is not None:
-                return _subscription(row)
+                return subscription_from_row(row)
             if len(ref) < 4:
                 return None
             rows = cur.execute(
@@ -785,7 +659,7 @@ class PostgresEventStore:
             ).fetchall()
         if len(rows) > 1:
             raise InvalidInputError(f"{ref!r} matches several webhooks; give more of the id")
-        return _subscription(rows[0]) if rows else None
+        return subscription_from_row(rows[0]) if rows else None
 
     def subscriptions_by_id(self, ids: Sequence[str]) -> dict[str, WebhookSubscription]:
         if not ids:
@@ -794,7 +668,7 @@ class PostgresEventStore:
             rows = cur.execute(
                 "SELECT * FROM webhook_subscriptions WHERE id = ANY(%s)", (list(ids),)
             ).fetchall()
-        return {r["id"]: _subscription(r) for r in rows}
+        return {r["id"]: subscription_from_row(r) for r in rows}
 
     def list_subscriptions(self, tenant_id: str | None) -> list[WebhookSubscription]:
         if tenant_id is None:
@@ -806,7 +680,7 @@ class PostgresEventStore:
                     "SELECT * FROM webhook_subscriptions WHERE tenant_id = %s ORDER BY created_at, id",
                     (tenant_id,),
                 ).fetchall()
-        return [_subscription(r) for r in rows]
+        return [subscription_from_row(r) for r in rows]
 
     def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
         with self._tenant(tenant_id) as cur:
@@ -834,7 +708,7 @@ class PostgresEventStore:
                     sealed.wrapped_key,
                     sealed.key_id,
                     secret_hash,
-                    _dt(now_iso()),
+                    _to_dt(now_iso()),
                     tenant_id,
                     subscription_id,
                 ),
@@ -848,7 +722,7 @@ class PostgresEventStore:
             cur.execute(
                 "UPDATE webhook_subscriptions SET active = %s, disabled_reason = %s, updated_at = %s"
                 " WHERE tenant_id = %s AND id = %s",
-                (active, None if active else reason, _dt(now_iso()), tenant_id, subscription_id),
+                (active, None if active else reason, _to_dt(now_iso()), tenant_id, subscription_id),
             )
             changed = cur.rowcount
             cur.execute(
@@ -872,7 +746,7 @@ class PostgresEventStore:
             rows = cur.execute(
                 query + " ORDER BY delivered_at DESC, attempt DESC, ctid DESC LIMIT %s", args
             ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [attempt_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
@@ -894,8 +768,8 @@ class PostgresEventStore:
                     e.sealed.wrapped_key,
                     e.sealed.key_id,
                     e.secret_source,
-                    _dt(e.created_at),
-                    _dt(e.updated_at),
+                    _to_dt(e.created_at),
+                    _to_dt(e.updated_at),
                 ),
             )
 
@@ -905,7 +779,7 @@ class PostgresEventStore:
             row = cur.execute(
                 "SELECT * FROM webhook_endpoints WHERE instance_id = %s", (instance_id,)
             ).fetchone()
-        return _endpoint(row) if row else None
+        return endpoint_from_row(row) if row else None
 
     def delete_endpoint(self, tenant_id: str, instance_id: str) -> bool:
         with self._tenant(tenant_id) as cur:
@@ -922,7 +796,7 @@ class PostgresEventStore:
             cur.executemany(
                 "UPDATE webhook_endpoints SET total_received = total_received + %s, last_received_at = %s"
                 " WHERE instance_id = %s",
-                [(n, _dt(at), iid) for iid, n in sorted(received.items())],
+                [(n, _to_dt(at), iid) for iid, n in sorted(received.items())],
             )
 
     # ------------------------------------------------------------------ master key rotation

@@ -19,7 +19,6 @@ from cuervo_fabric.domain.models import IntegrationEvent
 from cuervo_fabric.domain.subscriptions import (
     ALL_TENANTS,
     EventDelivery,
-    RetryPolicy,
     Sealed,
     StoredEvent,
     Subscriber,
@@ -30,19 +29,20 @@ from cuervo_fabric.domain.subscriptions import (
 from cuervo_fabric.domain.timeutil import iso, now_iso
 from cuervo_fabric.errors import InvalidInputError
 from cuervo_fabric.ports import AppendResult, CredentialRecord, DeliveryUpdate
+from cuervo_fabric.store._event_rows import (
+    DELIVERY_COLS,
+    EVENT_COLS,
+    attempt_from_row,
+    delivery_from_row,
+    endpoint_from_row,
+    event_from_row,
+    subscriber_from_row,
+    subscription_from_row,
+)
 from cuervo_fabric.store._rows import dumps
 from cuervo_fabric.store.sqlite import SqliteStore
 
 __all__ = ["SqliteEventStore"]
-
-_EVENT_COLS = (
-    "seq, id, tenant_id, type, source, data, correlation_id, connector_id, connector_version,"
-    " created_at, original_webhook_id, target_subscriber"
-)
-_DELIVERY_COLS = (
-    "id, subscriber_id, tenant_id, event_id, event_seq, event_type, status, attempts,"
-    " next_attempt_at, lease_owner, last_error, last_status, created_at, updated_at"
-)
 
 
 def _globs(column: str, patterns: Sequence[str]) -> tuple[str, list[str]]:
@@ -50,118 +50,6 @@ def _globs(column: str, patterns: Sequence[str]) -> tuple[str, list[str]]:
     if not patterns or "*" in patterns:
         return "1", []
     return "(" + " OR ".join(f"{column} GLOB ?" for _ in patterns) + ")", list(patterns)
-
-
-def _event(row: sqlite3.Row) -> StoredEvent:
-    return StoredEvent(
-        seq=int(row["seq"]),
-        event=IntegrationEvent(
-            id=row["id"],
-            type=row["type"],
-            source=row["source"],
-            tenant_id=row["tenant_id"],
-            timestamp=row["created_at"],
-            data=json.loads(row["data"]),
-            correlation_id=row["correlation_id"] or "",
-            connector_id=row["connector_id"],
-            connector_version=row["connector_version"] or "",
-            original_webhook_id=row["original_webhook_id"],
-        ),
-        target_subscriber=row["target_subscriber"],
-    )
-
-
-def _subscriber(row: sqlite3.Row) -> Subscriber:
-    return Subscriber(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        patterns=tuple(json.loads(row["patterns"])),
-        tenant_id=row["tenant_id"],
-        ordered=bool(row["ordered"]),
-        concurrency=int(row["concurrency"]),
-        policy=RetryPolicy.from_dict(json.loads(row["retry_policy"])),
-        cursor_seq=int(row["cursor_seq"]),
-        active=bool(row["active"]),
-        created_at=row["created_at"],
-    )
-
-
-def _delivery(row: sqlite3.Row) -> EventDelivery:
-    return EventDelivery(
-        id=int(row["id"]),
-        subscriber_id=row["subscriber_id"],
-        tenant_id=row["tenant_id"],
-        event_id=row["event_id"],
-        event_seq=int(row["event_seq"]),
-        event_type=row["event_type"],
-        status=row["status"],
-        attempts=int(row["attempts"]),
-        next_attempt_at=float(row["next_attempt_at"]),
-        lease_owner=row["lease_owner"],
-        last_error=row["last_error"],
-        last_status=row["last_status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _subscription(row: sqlite3.Row) -> WebhookSubscription:
-    return WebhookSubscription(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        url=row["url"],
-        events=tuple(json.loads(row["events"])),
-        active=bool(row["active"]),
-        header_names=tuple(json.loads(row["custom_headers"] or "{}")),
-        policy=RetryPolicy.from_dict(json.loads(row["retry_policy"])),
-        timeout_ms=int(row["timeout_ms"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        sealed=Sealed(bytes(row["sealed_secrets"]), bytes(row["sealed_key"]), row["sealed_key_id"]),
-        secret_hash=row["secret_hash"],
-        description=row["description"] or "",
-        disabled_reason=row["disabled_reason"],
-        last_delivery_at=row["last_delivery_at"],
-        total_deliveries=int(row["total_deliveries"]),
-        total_failures=int(row["total_failures"]),
-    )
-
-
-def _attempt(row: sqlite3.Row) -> WebhookAttempt:
-    return WebhookAttempt(
-        id=row["id"],
-        subscription_id=row["subscription_id"],
-        tenant_id=row["tenant_id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        url=row["url"],
-        attempt=int(row["attempt"]),
-        success=bool(row["success"]),
-        delivered_at=row["delivered_at"],
-        duration_ms=int(row["duration_ms"] or 0),
-        response_status=row["response_status"],
-        response_body=row["response_body"],
-        error=row["error"],
-        request_headers=json.loads(row["request_headers"] or "{}"),
-        request_body=row["request_body"] or "",
-        delivery_id=row["delivery_id"],
-    )
-
-
-def _endpoint(row: sqlite3.Row) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        instance_id=row["instance_id"],
-        tenant_id=row["tenant_id"],
-        connector_id=row["connector_id"],
-        token_hash=row["token_hash"],
-        sealed=Sealed(bytes(row["sealed_secret"]), bytes(row["sealed_key"]), row["sealed_key_id"]),
-        secret_source=row["secret_source"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_received_at=row["last_received_at"],
-        total_received=int(row["total_received"]),
-    )
 
 
 class SqliteEventStore:
@@ -302,7 +190,7 @@ class SqliteEventStore:
         newest_first: bool = True,
     ) -> list[StoredEvent]:
         where, params = _globs("type", patterns)
-        sql = f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND seq > ? AND {where}"
+        sql = f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND seq > ? AND {where}"
         args: list[Any] = [tenant_id, after_seq, *params]
         if since is not None:
             sql += " AND created_at >= ?"
@@ -312,28 +200,28 @@ class SqliteEventStore:
             args.append(source)
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
         args.append(limit)
-        return [_event(r) for r in self.conn.execute(sql, args).fetchall()]
+        return [event_from_row(r) for r in self.conn.execute(sql, args).fetchall()]
 
     def get_event(self, tenant_id: str, ref: str) -> StoredEvent | None:
         if ref.isdigit():
             row = self.conn.execute(
-                f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND seq = ?",
+                f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND seq = ?",
                 (tenant_id, int(ref)),
             ).fetchone()
             if row is not None:
-                return _event(row)
+                return event_from_row(row)
         rows = self.conn.execute(
-            f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND id = ?",
+            f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND id = ?",
             (tenant_id, ref),
         ).fetchall()
         if not rows and len(ref) >= 8:
             rows = self.conn.execute(
-                f"SELECT {_EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND id LIKE ? LIMIT 2",
+                f"SELECT {EVENT_COLS} FROM integration_events WHERE tenant_id = ? AND id LIKE ? LIMIT 2",
                 (tenant_id, ref.replace("%", "").replace("_", "") + "%"),
             ).fetchall()
         if len(rows) > 1:
             raise InvalidInputError(f"{ref!r} matches several events; give more of the id")
-        return _event(rows[0]) if rows else None
+        return event_from_row(rows[0]) if rows else None
 
     def events_by_id(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         out: dict[str, StoredEvent] = {}
@@ -342,9 +230,9 @@ class SqliteEventStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" for _ in chunk)
             for row in self.conn.execute(
-                f"SELECT {_EVENT_COLS} FROM integration_events WHERE id IN ({marks})", chunk
+                f"SELECT {EVENT_COLS} FROM integration_events WHERE id IN ({marks})", chunk
             ).fetchall():
-                out[row["id"]] = _event(row)
+                out[row["id"]] = event_from_row(row)
         return out
 
     def max_seq(self) -> int:
@@ -402,7 +290,7 @@ class SqliteEventStore:
 
     def get_subscriber(self, subscriber_id: str) -> Subscriber | None:
         row = self.conn.execute("SELECT * FROM event_subscribers WHERE id = ?", (subscriber_id,)).fetchone()
-        return _subscriber(row) if row else None
+        return subscriber_from_row(row) if row else None
 
     def list_subscribers(self, tenant_id: str | None = None, *, kind: str | None = None) -> list[Subscriber]:
         sql, args = "SELECT * FROM event_subscribers WHERE 1", []
@@ -412,7 +300,10 @@ class SqliteEventStore:
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
-        return [_subscriber(r) for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()]
+        return [
+            subscriber_from_row(r)
+            for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        ]
 
     def delete_subscriber(self, subscriber_id: str) -> bool:
         with self.transaction() as conn:
@@ -435,7 +326,7 @@ class SqliteEventStore:
                 ).fetchone()
                 if row is None:
                     continue
-                sub = _subscriber(row)
+                sub = subscriber_from_row(row)
                 hi = min(top, sub.cursor_seq + limit)
                 if hi <= sub.cursor_seq:
                     continue
@@ -470,7 +361,7 @@ class SqliteEventStore:
         due = now if due_by is None else min(now, due_by)
         with self.transaction() as conn:
             subs = [
-                _subscriber(r)
+                subscriber_from_row(r)
                 for r in conn.execute(
                     f"SELECT * FROM event_subscribers WHERE active = 1 AND id IN"
                     f" ({','.join('?' for _ in subscriber_ids)})",
@@ -515,10 +406,10 @@ class SqliteEventStore:
             rows = conn.execute(
                 f"UPDATE event_deliveries SET lease_owner = ?, next_attempt_at = ?, updated_at = ?"
                 f" WHERE id IN ({','.join('?' for _ in picked)}) AND status = 'pending'"
-                f" RETURNING {_DELIVERY_COLS}",
+                f" RETURNING {DELIVERY_COLS}",
                 [owner, now + lease_s, stamp, *picked],
             ).fetchall()
-        return sorted((_delivery(r) for r in rows), key=lambda d: (d.event_seq, d.id))
+        return sorted((delivery_from_row(r) for r in rows), key=lambda d: (d.event_seq, d.id))
 
     def finish(
         self,
@@ -612,14 +503,17 @@ class SqliteEventStore:
         event_id: str | None = None,
         limit: int = 50,
     ) -> list[EventDelivery]:
-        sql = f"SELECT {_DELIVERY_COLS} FROM event_deliveries WHERE tenant_id = ?"
+        sql = f"SELECT {DELIVERY_COLS} FROM event_deliveries WHERE tenant_id = ?"
         args: list[Any] = [tenant_id]
         for column, value in (("status", status), ("subscriber_id", subscriber_id), ("event_id", event_id)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 args.append(value)
         args.append(limit)
-        return [_delivery(r) for r in self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", args).fetchall()]
+        return [
+            delivery_from_row(r)
+            for r in self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", args).fetchall()
+        ]
 
     def _dead_filter(
         self, tenant_id: str, ids: Sequence[int], subscriber_id: str | None
@@ -671,7 +565,7 @@ class SqliteEventStore:
                 row = conn.execute("SELECT * FROM event_subscribers WHERE id = ?", (sid,)).fetchone()
                 if row is None:
                     continue
-                sub = _subscriber(row)
+                sub = subscriber_from_row(row)
                 if sub.tenant_id not in (tenant_id, ALL_TENANTS):
                     continue
                 own, own_args = _globs("e.type", sub.patterns)
@@ -726,7 +620,7 @@ class SqliteEventStore:
             "SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND id = ?", (tenant_id, ref)
         ).fetchone()
         if row is not None:
-            return _subscription(row)
+            return subscription_from_row(row)
         if len(ref) < 4:
             return None
         rows = self.conn.execute(
@@ -735,7 +629,7 @@ class SqliteEventStore:
         ).fetchall()
         if len(rows) > 1:
             raise InvalidInputError(f"{ref!r} matches several webhooks; give more of the id")
-        return _subscription(rows[0]) if rows else None
+        return subscription_from_row(rows[0]) if rows else None
 
     def subscriptions_by_id(self, ids: Sequence[str]) -> dict[str, WebhookSubscription]:
         if not ids:
@@ -743,7 +637,7 @@ class SqliteEventStore:
         rows = self.conn.execute(
             f"SELECT * FROM webhook_subscriptions WHERE id IN ({','.join('?' for _ in ids)})", list(ids)
         ).fetchall()
-        return {r["id"]: _subscription(r) for r in rows}
+        return {r["id"]: subscription_from_row(r) for r in rows}
 
     def list_subscriptions(self, tenant_id: str | None) -> list[WebhookSubscription]:
         if tenant_id is None:
@@ -753,7 +647,7 @@ class SqliteEventStore:
                 "SELECT * FROM webhook_subscriptions WHERE tenant_id = ? ORDER BY created_at, id",
                 (tenant_id,),
             ).fetchall()
-        return [_subscription(r) for r in rows]
+        return [subscription_from_row(r) for r in rows]
 
     def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
         with self.transaction() as conn:
@@ -811,7 +705,7 @@ class SqliteEventStore:
             args.append(event_id)
         args.append(limit)
         rows = self.conn.execute(sql + " ORDER BY delivered_at DESC, rowid DESC LIMIT ?", args).fetchall()
-        return [_attempt(r) for r in rows]
+        return [attempt_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
@@ -842,7 +736,7 @@ class SqliteEventStore:
         row = self.conn.execute(
             "SELECT * FROM webhook_endpoints WHERE instance_id = ?", (instance_id,)
         ).fetchone()
-        return _endpoint(row) if row else None
+        return endpoint_from_row(row) if row else None
 
     def delete_endpoint(self, tenant_id: str, instance_id: str) -> bool:
         with self.transaction() as conn:
