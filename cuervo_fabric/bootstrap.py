@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cuervo_fabric.gateway.http import HttpClientPool
     from cuervo_fabric.gateway.observe import Telemetry
     from cuervo_fabric.gateway.pipeline import Call, Middleware
+    from cuervo_fabric.gateway.ratelimit import TokenReserve
     from cuervo_fabric.ports import EventWebhookStore, GatewayState, Store, WebhookStore
     from cuervo_fabric.registry import EntryPointRegistry
     from cuervo_fabric.services.credentials import CredentialService
@@ -82,6 +83,34 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry in some containers
         return os.environ.get("USER", "local")
+
+
+class _VaultCredentials:
+    """The ``CredentialSource`` of the gateway: the credential service and the renewers."""
+
+    def __init__(self, fabric: Fabric) -> None:
+        from cuervo_fabric.auth import renew
+
+        self._fabric = fabric
+        self._renew = renew
+
+    def refreshable(self, instance: ConnectorInstance) -> bool:
+        return instance.auth_type in self._renew.REFRESHABLE_AUTH_TYPES
+
+    def load(self, instance: ConnectorInstance, call: Call | None, version: bytes | None) -> dict[str, Any]:
+        renewer = self._renew.renew if self.refreshable(instance) else None
+        secret, refreshed = self._fabric.credentials.fresh(instance, renewer, version=version)
+        if refreshed and call is not None:
+            call.explain("credentials", refreshed=True, reason="expiry")
+        return secret
+
+    def refresh(self, instance: ConnectorInstance, call: Call | None, rejected: dict[str, Any]) -> bool:
+        if not self._renew.can_refresh(instance, rejected):
+            return False
+        _, refreshed = self._fabric.credentials.refresh(instance, self._renew.renew, rejected=rejected)
+        if call is not None:
+            call.explain("credentials", refreshed=refreshed, reason="401", byOtherProcess=not refreshed)
+        return True  # a newer credential is stored, by this process or another one
 
 
 class Fabric:
@@ -214,15 +243,23 @@ class Fabric:
             permission_stage,
             cache_stage(state),
             circuit_stage(state),
-            ratelimit_stage(state),
+            ratelimit_stage(state, reserve=self.token_reserve),
         ]
 
+    @cached_property
+    def token_reserve(self) -> TokenReserve:
+        """Rate-limit tokens this process takes ahead in small batches (given back on close)."""
+        from cuervo_fabric.gateway.ratelimit import TokenReserve
+
+        return TokenReserve(self.gateway_state)
+
     def make_http_client(self, call: Call) -> Any:
-        from cuervo_fabric.gateway.http import GatewayHttpClient
+        GatewayHttpClient = self._http_client_class
 
         inst = call.instance
         injector = self.credential_injector(inst, call)
-        call.explain("credentials", using=inst.auth_type)
+        if call.trace is not None:
+            call.explain("credentials", using=inst.auth_type)
         transport = self.http_transport
         if transport is None and inst.auth_type == "mtls":
             from cuervo_fabric.auth.mtls import MtlsTransport
@@ -236,15 +273,34 @@ class Fabric:
             credentials=injector,
             transport=transport,
             refresh=injector.refresh_rejected if injector.can_refresh else None,
-            response_hooks=(self._limits_hook,),
+            response_hooks=self._response_hooks,
             client=self.http_pool.client(base_url, transport=transport) if shared else None,
         )
 
     def make_cache(self, call: Call) -> Any:
-        """``ConnectorContext.cache`` for one call: the instance's entries in the gateway cache."""
-        from cuervo_fabric.gateway.cache import InstanceKeyValueCache
+        """``ConnectorContext.cache`` for one call: the instance's entries in the gateway cache
+        (one small stateless object per instance, kept for the process)."""
+        key = (call.instance.tenant_id, call.instance.id)
+        cache = self._kv_caches.get(key)
+        if cache is None:
+            from cuervo_fabric.gateway.cache import InstanceKeyValueCache
 
-        return InstanceKeyValueCache(self.gateway_state, call.instance.tenant_id, call.instance.id)
+            cache = self._kv_caches[key] = InstanceKeyValueCache(self.gateway_state, *key)
+        return cache
+
+    @cached_property
+    def _kv_caches(self) -> dict[tuple[str, str], Any]:
+        return {}
+
+    @cached_property
+    def _http_client_class(self) -> Any:
+        from cuervo_fabric.gateway.http import GatewayHttpClient
+
+        return GatewayHttpClient
+
+    @cached_property
+    def _response_hooks(self) -> tuple[Any, ...]:
+        return (self._limits_hook,)
 
     @cached_property
     def _limits_hook(self) -> Any:
@@ -254,26 +310,23 @@ class Fabric:
 
     def credential_injector(self, inst: ConnectorInstance, call: Call | None = None) -> CredentialInjector:
         """Stage 5 for one call: the vault's secret, refreshed before expiry and once after a 401."""
-        from cuervo_fabric.auth.renew import REFRESHABLE_AUTH_TYPES, can_refresh, renew
+        view = call.view if call is not None else None
+        return self._injector_class(
+            inst,
+            self._credential_source,
+            call=call,
+            version=view.credential_version if view is not None else None,
+        )
+
+    @cached_property
+    def _injector_class(self) -> type[CredentialInjector]:
         from cuervo_fabric.gateway.credentials import CredentialInjector
 
-        refreshable = inst.auth_type in REFRESHABLE_AUTH_TYPES
+        return CredentialInjector
 
-        def load() -> dict[str, Any]:
-            secret, refreshed = self.credentials.fresh(inst, renew if refreshable else None)
-            if refreshed and call is not None:
-                call.explain("credentials", refreshed=True, reason="expiry")
-            return secret
-
-        def refresh(rejected: dict[str, Any] | None) -> bool:
-            if rejected is None or not can_refresh(inst, rejected):
-                return False
-            _, refreshed = self.credentials.refresh(inst, renew, rejected=rejected)
-            if call is not None:
-                call.explain("credentials", refreshed=refreshed, reason="401", byOtherProcess=not refreshed)
-            return True  # a newer credential is stored, by this process or another one
-
-        return CredentialInjector(inst, load, refresh=refresh if refreshable else None)
+    @cached_property
+    def _credential_source(self) -> _VaultCredentials:
+        return _VaultCredentials(self)
 
     #: Tests and benchmarks may plug an httpx transport in; ``None`` is the real network.
     http_transport: Any = None
@@ -290,7 +343,8 @@ class Fabric:
             resolve=lambda ref: self.lifecycle.resolve(self.tenant, ref),
             registry=self.registry,
             pipeline=pipeline,
-            version=self.gateway_state.instance_version,
+            state=self.gateway_state,
+            on_close=self.token_reserve.release_all,
         )
 
     def revoke_credentials(self, instance: ConnectorInstance) -> dict[str, Any]:
@@ -500,6 +554,11 @@ class Fabric:
         return str(value).rstrip("/")
 
     def close(self) -> None:
+        if "gateway" in self.__dict__:
+            try:
+                self.gateway.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not fail the command
+                self.warn(f"warning: could not give back reserved rate-limit tokens: {exc}")
         if "telemetry" in self.__dict__:
             self.telemetry.close()
         if "http_pool" in self.__dict__:

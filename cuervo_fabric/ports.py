@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # only in annotations: kept off the import path of every comm
         CircuitAdmission,
         CircuitConfig,
         CircuitSnapshot,
+        InstanceView,
         ProviderLimit,
         RateDecision,
     )
@@ -411,8 +412,14 @@ class GatewayState(Protocol):
     conditional statement or a ``BEGIN IMMEDIATE`` transaction). Times are epoch seconds.
     """
 
-    def instance_version(self, tenant_id: str, instance_id: str) -> tuple[str, str] | None:
-        """``(status, updated_at)`` of an instance: changes whenever the instance does."""
+    def change_marker(self) -> object | None:
+        """A value that stays equal while nothing in the store changed, whichever process or
+        connection wrote; ``None`` when the store cannot tell cheaply (callers then re-read)."""
+        ...
+
+    def instance_view(self, tenant_id: str, instance_id: str) -> InstanceView | None:
+        """One read of what every call checks: the instance's version, its credential's version,
+        its breaker, the tenant's limits and the provider's latest ``blocked_until``."""
         ...
 
     # --- circuit breaker (per instance) ---
@@ -466,9 +473,18 @@ class GatewayState(Protocol):
         weight: int,
         now: float,
         lease_s: float,
+        reserve: int = 0,
     ) -> RateDecision:
         """Take ``weight`` tokens from every tenant and instance bucket and a concurrency lease,
-        all or nothing; refuse while a provider's ``blocked_until`` lies ahead."""
+        all or nothing; refuse while a provider's ``blocked_until`` lies ahead.
+
+        ``reserve`` asks for that many more tokens from every bucket (without concurrency
+        limits only), taken only if all of them are there; ``RateDecision.reserved`` says how
+        many were, and ``windows`` where to give unspent ones back."""
+        ...
+
+    def rate_give_back(self, tenant_id: str, windows: Sequence[tuple[str, int, float]], tokens: int) -> None:
+        """Return ``tokens`` to each bucket in ``windows`` whose window has not moved on."""
         ...
 
     def rate_release(self, tenant_id: str, lease_ids: Sequence[str]) -> None: ...

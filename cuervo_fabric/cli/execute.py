@@ -80,6 +80,7 @@ def exec_command(
         timeout_ms=int(timeout * 1000),
         idempotency_key=idempotency_key,
         no_cache=no_cache,
+        explain=explain,
     )
     _start_clock(call)
     if stream:
@@ -95,7 +96,7 @@ def exec_command(
     if explain and state.json:
         payload["explain"] = call.trace
     elif explain:
-        _render_trace(call.trace)
+        _render_trace(call.trace or [])
     if stream:
         if not result.success:
             sys.stdout.write(json.dumps({"type": "error", "error": result.error}) + "\n")

@@ -25,6 +25,7 @@ __all__ = [
     "CircuitAdmission",
     "CircuitConfig",
     "CircuitSnapshot",
+    "InstanceView",
     "ProviderLimit",
     "RateDecision",
     "circuit_defaults",
@@ -98,10 +99,11 @@ CIRCUIT_BREAKER_DEFAULTS: dict[ConnectorCategory, CircuitConfig] = {
 
 def circuit_defaults(category: str) -> CircuitConfig:
     """The breaker defaults of a connector category (``custom`` for one we do not know)."""
-    try:
-        return CIRCUIT_BREAKER_DEFAULTS[ConnectorCategory(category)]
-    except ValueError:
-        return CIRCUIT_BREAKER_DEFAULTS[ConnectorCategory.CUSTOM]
+    found = _DEFAULTS_BY_NAME.get(str(category))
+    return found if found is not None else CIRCUIT_BREAKER_DEFAULTS[ConnectorCategory.CUSTOM]
+
+
+_DEFAULTS_BY_NAME = {str(c.value): config for c, config in CIRCUIT_BREAKER_DEFAULTS.items()}
 
 
 #: Upper bounds of the ``connector_request_duration_ms`` histogram buckets (``+Inf`` is implied).
@@ -173,6 +175,30 @@ class RateDecision(NamedTuple):
     retry_after_ms: int | None = None
     reason: str = ""
     lease_ids: tuple[str, ...] = ()
+    #: Tokens taken from every bucket beyond ``weight``, to spend later in this process.
+    reserved: int = 0
+    #: ``(instance key, period_s, window_start)`` of each bucket taken from (to give tokens back).
+    windows: tuple[tuple[str, int, float], ...] = ()
+
+
+class InstanceView(NamedTuple):
+    """What the pipeline needs to know about an instance's shared state, read in one statement.
+
+    A long-running process keeps it while the store reports no change (``change_marker``), so
+    a call in the common case (breaker closed, no provider block, tokens in hand, credential
+    unchanged) reads nothing at all.
+    """
+
+    status: str
+    updated_at: str
+    #: Changes whenever the credential is written or re-wrapped (``None``: none stored).
+    credential_version: bytes | None
+    #: ``None``: the breaker has no row yet (closed, no failures).
+    circuit: CircuitSnapshot | None
+    #: ``requestsPerMinute``, ``requestsPerHour``, ``concurrentRequests`` of the tenant (0: none).
+    tenant_limits: Mapping[str, int]
+    #: The latest ``blocked_until`` a provider set for the instance (may lie in the past).
+    blocked_until: float | None
 
 
 class ProviderLimit(NamedTuple):

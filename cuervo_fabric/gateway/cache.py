@@ -35,11 +35,12 @@ def cache_stage(state: GatewayState, clock: Callable[[], float] = time.time) -> 
         def run(call: Call) -> ConnectorResult:
             cap = call.capability
             if call.health or call.streaming or cap is None or cap.cache_ttl <= 0 or cap.mutating:
-                why = (
-                    "health check" if call.health else "streaming" if call.streaming
-                    else "mutating action" if cap is not None and cap.mutating else "no cache_ttl"
-                )  # fmt: skip
-                call.explain("cache", result="skip", reason=why)
+                if call.trace is not None:
+                    why = (
+                        "health check" if call.health else "streaming" if call.streaming
+                        else "mutating action" if cap is not None and cap.mutating else "no cache_ttl"
+                    )  # fmt: skip
+                    call.explain("cache", result="skip", reason=why)
                 return next_(call)
             inst = call.instance
             key = cache_key(call.action.action, call.action.params)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cuervo_fabric.domain.gateway import circuit_defaults
+from cuervo_fabric.domain.gateway import CircuitConfig, CircuitSnapshot, circuit_defaults
 from cuervo_fabric.domain.models import ConnectorResult
 from cuervo_fabric.errors import CircuitOpenError
 from cuervo_fabric.gateway.pipeline import Call, Handler, Middleware, failure
@@ -50,31 +50,54 @@ def circuit_stage(state: GatewayState, clock: Callable[[], float] = time.time) -
     def middleware(next_: Handler) -> Handler:
         def run(call: Call) -> ConnectorResult:
             inst = call.instance
-            lease_s = call.action.timeout_ms / 1000 + LEASE_SLACK_S
-            admission = state.circuit_admit(
-                inst.tenant_id, inst.id, circuit_defaults(call.spec.metadata.category), clock(), lease_s
-            )
-            snap, config = admission.snapshot, admission.config
-            facts: dict[str, Any] = {
-                "state": snap.state,
-                "failures": f"{snap.failure_count}/{config.failure_threshold}",
-            }
-            if not admission.allowed:
-                call.explain("circuit", allowed=False, retryAfterMs=admission.retry_after_ms, **facts)
-                return failure(call, _open_error(call, admission.retry_after_ms, snap.state, snap.reason))
-            if admission.probe_lease is not None:
-                facts["probe"] = f"{snap.probes_in_flight}/{config.half_open_max_requests}"
-                facts["successes"] = f"{snap.success_count}/{config.success_threshold}"
-            call.explain("circuit", allowed=True, **facts)
+            view = call.view
+            probe_lease: str | None = None
+            config: CircuitConfig | None = None
+            if view is not None and (view.circuit is None or view.circuit.state == "closed"):
+                # Closed, as of the store's latest change: nothing to write, nothing to read.
+                snap = view.circuit or _NEVER_TRIPPED
+            else:
+                admission = state.circuit_admit(
+                    inst.tenant_id,
+                    inst.id,
+                    circuit_defaults(call.spec.metadata.category),
+                    clock(),
+                    call.action.timeout_ms / 1000 + LEASE_SLACK_S,
+                )
+                snap, config, probe_lease = admission.snapshot, admission.config, admission.probe_lease
+                if not admission.allowed:
+                    call.explain(
+                        "circuit",
+                        allowed=False,
+                        retryAfterMs=admission.retry_after_ms,
+                        state=snap.state,
+                        failures=f"{snap.failure_count}/{config.failure_threshold}",
+                    )
+                    return failure(call, _open_error(call, admission.retry_after_ms, snap.state, snap.reason))
+            if call.trace is not None:
+                config = config or circuit_defaults(call.spec.metadata.category).with_overrides(
+                    snap.overrides
+                )
+                facts: dict[str, Any] = {
+                    "state": snap.state,
+                    "failures": f"{snap.failure_count}/{config.failure_threshold}",
+                }
+                if probe_lease is not None:
+                    facts["probe"] = f"{snap.probes_in_flight}/{config.half_open_max_requests}"
+                    facts["successes"] = f"{snap.success_count}/{config.success_threshold}"
+                call.explain("circuit", allowed=True, **facts)
             result = next_(call)
-            failed = counts_as_failure(result, health=call.health)
-            if admission.probe_lease is not None or failed or snap.failure_count > 0:
+            failed = (not result.success or call.health) and counts_as_failure(result, health=call.health)
+            if probe_lease is not None or failed or snap.failure_count > 0:
+                config = config or circuit_defaults(call.spec.metadata.category).with_overrides(
+                    snap.overrides
+                )
                 after = state.circuit_record(
                     inst.tenant_id,
                     inst.id,
                     config,
                     failed=failed,
-                    probe_lease=admission.probe_lease,
+                    probe_lease=probe_lease,
                     now=clock(),
                 )
                 if after.state != snap.state:
@@ -84,6 +107,9 @@ def circuit_stage(state: GatewayState, clock: Callable[[], float] = time.time) -
         return run
 
     return middleware
+
+
+_NEVER_TRIPPED = CircuitSnapshot()
 
 
 def _open_error(call: Call, retry_after_ms: int | None, state: str, reason: str | None) -> CircuitOpenError:

@@ -9,13 +9,15 @@ the transport instead (``auth.mtls``).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cuervo_fabric.domain.models import ConnectorInstance
 from cuervo_fabric.errors import AuthRequiredError
 
-__all__ = ["SECRET_FIELDS", "CredentialInjector", "describe", "secret_values"]
+if TYPE_CHECKING:
+    from cuervo_fabric.gateway.pipeline import Call
+
+__all__ = ["SECRET_FIELDS", "CredentialInjector", "CredentialSource", "describe", "secret_values"]
 
 #: Payload fields whose values are secret (redacted wherever they could show up).
 SECRET_FIELDS = frozenset(
@@ -38,51 +40,71 @@ def describe(instance: ConnectorInstance) -> str:
     return f"{instance.auth_type} of instance {instance.name}"
 
 
+class CredentialSource(Protocol):
+    """Where an injector gets secrets: the vault, through the composition root."""
+
+    def refreshable(self, instance: ConnectorInstance) -> bool:
+        """Whether the instance's credential kind can be refreshed (OAuth, service accounts...)."""
+        ...
+
+    def load(self, instance: ConnectorInstance, call: Call | None, version: bytes | None) -> dict[str, Any]:
+        """The secret to use now, refreshed first when due; ``version`` as the call saw it."""
+        ...
+
+    def refresh(self, instance: ConnectorInstance, call: Call | None, rejected: dict[str, Any]) -> bool:
+        """After a 401 to ``rejected``: ``True`` when a newer credential is now stored
+        (refreshed here or by another process)."""
+        ...
+
+
 class CredentialInjector:
-    """Applies an instance's credential to outgoing headers.
+    """Applies an instance's credential to outgoing headers, for one call.
 
     Args:
         instance: whose credential.
-        load_secret: returns the secret to use now (refreshed first when due).
-        refresh: called once after a 401 with the secret that was rejected; ``True`` when a
-            newer credential is now stored (refreshed here or by another process).
+        source: where the secret comes from (and how it is refreshed).
+        call: the call, for ``--explain``.
+        version: the credential's version as the call's view saw it (lets the source reuse a
+            secret it already opened).
     """
+
+    __slots__ = ("_call", "_held", "_secret", "_source", "_version", "can_refresh", "instance")
 
     def __init__(
         self,
         instance: ConnectorInstance,
-        load_secret: Callable[[], dict[str, Any]],
+        source: CredentialSource,
         *,
-        refresh: Callable[[dict[str, Any] | None], bool] | None = None,
+        call: Call | None = None,
+        version: bytes | None = None,
     ) -> None:
         self.instance = instance
-        self._load = load_secret
-        self._refresh = refresh
+        self._source = source
+        self._call = call
+        self._version = version
         self._secret: dict[str, Any] | None = None
-        #: Every secret value this call has held (a refresh adds new ones), for redaction.
-        self._seen: list[str] = []
-
-    @property
-    def can_refresh(self) -> bool:
-        return self._refresh is not None
+        #: Every secret this call has held (a refresh adds one), for redaction.
+        self._held: list[dict[str, Any]] = []
+        self.can_refresh = source.refreshable(instance)
 
     def secret(self) -> dict[str, Any]:
         if self._secret is None:
-            self._secret = self._load()
-            self._seen.extend(secret_values(self._secret))
+            self._secret = self._source.load(self.instance, self._call, self._version)
+            self._held.append(self._secret)
         return self._secret
 
     def invalidate(self) -> None:
         """Forget the cached secret (after a refresh, the next attempt re-reads it)."""
         self._secret = None
+        self._version = None
 
     def refresh_rejected(self) -> bool:
         """The 401 path: refresh unless another process already did; ``True`` to retry."""
-        if self._refresh is None:
+        if not self.can_refresh or self._secret is None:
             return False
-        changed = self._refresh(self._secret)
+        changed = self._source.refresh(self.instance, self._call, self._secret)
         if changed:
-            self._secret = None
+            self.invalidate()
         return changed
 
     def apply(self, headers: dict[str, str]) -> None:
@@ -107,7 +129,8 @@ class CredentialInjector:
 
     def redact(self, text: str) -> str:
         """Remove every secret value this call has used from ``text``."""
-        for value in sorted(set(self._seen), key=len, reverse=True):
+        seen = {value for secret in self._held for value in secret_values(secret)}
+        for value in sorted(seen, key=len, reverse=True):
             text = text.replace(value, "[REDACTED]")
         return text
 

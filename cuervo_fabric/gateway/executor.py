@@ -1,23 +1,53 @@
 """``Gateway``: resolves an instance, builds the ``Call`` and runs it through the pipeline.
 
-A long-running process (the server, a benchmark) keeps the instances it resolved and re-reads one
-only when its ``(status, updated_at)`` changed in the store: every change to an instance (pause,
-settings, limits, grants) moves ``updated_at``, so another process's change is seen on the next
-call, for one indexed lookup instead of a full row decode.
+A long-running process (the server, a benchmark) keeps what it read about each instance: the
+instance itself and its ``InstanceView`` (breaker, tenant limits, provider block, credential
+version), and re-reads them only when the store's ``change_marker`` moved. In SQLite that marker
+moves whenever any connection commits or this one writes, so another process's change (a pause,
+a breaker opening, a new credential) is seen on the very next call, and a call in the common case
+reads nothing at all. A store without a cheap marker (PostgreSQL) reads the view, one statement,
+on every call.
 """
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
+import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuervo_fabric.domain.models import ConnectorAction, ConnectorInstance, ConnectorResult
 from cuervo_fabric.gateway.pipeline import Call, Handler
 
-__all__ = ["Gateway"]
+if TYPE_CHECKING:
+    from cuervo_fabric.domain.gateway import InstanceView
+    from cuervo_fabric.ports import GatewayState
+
+__all__ = ["Gateway", "new_trace_id"]
 
 DEFAULT_TIMEOUT_MS = 30_000
+
+_TRACE_PREFIX = ""
+_trace_counter = itertools.count()
+
+
+def _reseed_trace_ids() -> None:
+    global _TRACE_PREFIX, _trace_counter
+    _TRACE_PREFIX = f"{random.getrandbits(64):016x}"
+    _trace_counter = itertools.count(random.getrandbits(40))
+
+
+_reseed_trace_ids()
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
+    os.register_at_fork(after_in_child=_reseed_trace_ids)
+
+
+def new_trace_id() -> str:
+    """32 hex digits (a W3C trace id): a random half per process, then a counter.
+
+    Unique without a system call per call; not a secret (it is printed and stored)."""
+    return f"{_TRACE_PREFIX}{next(_trace_counter):016x}"
 
 
 class Gateway:
@@ -31,29 +61,51 @@ class Gateway:
         resolve: Callable[[str], ConnectorInstance],
         registry: Any,
         pipeline: Handler,
-        version: Callable[[str, str], tuple[str, str] | None] | None = None,
+        state: GatewayState | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.tenant = tenant
         self.user = user
         self._resolve = resolve
-        self._version = version
+        self._state = state
+        self._on_close = on_close
+        #: ref -> (change marker, instance, view): valid while the store's marker is unchanged.
+        self._hot: dict[str, tuple[object, ConnectorInstance, InstanceView | None]] = {}
+        #: ref -> the instance last resolved (re-read only when its version changed).
         self._instances: dict[str, ConnectorInstance] = {}
+        #: connector id -> (spec, class): the registry does not change while a process runs.
+        self._connectors: dict[str, tuple[Any, Any]] = {}
         self.registry = registry
         self.pipeline = pipeline
 
     def resolve(self, ref: str) -> ConnectorInstance:
         """The instance ``ref`` names, re-read only when it changed since this process last read it."""
-        cached = self._instances.get(ref)
-        if (
-            cached is not None
-            and self._version is not None
-            and self._version(cached.tenant_id, cached.id) == (cached.status.value, cached.updated_at)
-        ):
-            return cached
-        instance = self._resolve(ref)
-        if self._version is not None:
+        return self._resolve_view(ref)[0]
+
+    def _resolve_view(self, ref: str) -> tuple[ConnectorInstance, InstanceView | None]:
+        state = self._state
+        if state is None:
+            return self._resolve(ref), None
+        marker = state.change_marker()
+        if marker is not None:
+            hit = self._hot.get(ref)  # (marker, instance, view): valid while the marker holds
+            if hit is not None and hit[0] == marker:
+                return hit[1], hit[2]
+        instance = self._instances.get(ref)
+        view = None
+        if instance is not None:
+            view = state.instance_view(instance.tenant_id, instance.id)
+            if view is None or (view.status, view.updated_at) != (instance.status.value, instance.updated_at):
+                instance = None
+        if instance is None:
+            instance = self._resolve(ref)
+            view = state.instance_view(instance.tenant_id, instance.id)
             self._instances[ref] = instance
-        return instance
+        if marker is not None:
+            # Read after the marker, so at least as new as it: a change committed meanwhile
+            # moves the marker again and the next call reads once more.
+            self._hot[ref] = (marker, instance, view)
+        return instance, view
 
     def new_call(
         self,
@@ -65,24 +117,33 @@ class Gateway:
         idempotency_key: str | None = None,
         no_cache: bool = False,
         trace_id: str | None = None,
+        explain: bool = False,
     ) -> Call:
-        instance = self.resolve(ref)
-        spec = self.registry.get(instance.connector_id)
-        cls = self.registry.load(instance.connector_id)
+        """A call ready for ``run``; ``explain`` keeps the trace of every stage in ``call.trace``."""
+        instance, view = self._resolve_view(ref)
+        connector_id = instance.connector_id
+        known = self._connectors.get(connector_id)
+        if known is None:
+            known = self._connectors[connector_id] = (
+                self.registry.get(connector_id),
+                self.registry.load(connector_id),
+            )
         return Call(
             instance=instance,
-            spec=spec,
-            connector_cls=cls,
+            spec=known[0],
+            connector_cls=known[1],
             action=ConnectorAction(
                 action=action,
-                params=dict(params or {}),
+                params=dict(params) if params else {},
                 tenant_id=self.tenant,
                 user_id=self.user,
                 timeout_ms=timeout_ms,
-                trace_id=trace_id or uuid.uuid4().hex,
+                trace_id=trace_id or new_trace_id(),
                 idempotency_key=idempotency_key,
                 no_cache=no_cache,
             ),
+            view=view,
+            trace=[] if explain else None,
         )
 
     def run(self, call: Call) -> ConnectorResult:
@@ -93,3 +154,8 @@ class Gateway:
         self, ref: str, action: str, params: dict[str, Any] | None = None, **kw: Any
     ) -> ConnectorResult:
         return self.run(self.new_call(ref, action, params, **kw))
+
+    def close(self) -> None:
+        """Give back what this process holds ahead (reserved rate-limit tokens)."""
+        if self._on_close is not None:
+            self._on_close()

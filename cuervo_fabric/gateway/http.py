@@ -229,13 +229,15 @@ class GatewayHttpClient:
         raise_for_status: bool = True,
     ) -> httpx.Response:
         method = method.upper()
-        key = self.call.action.idempotency_key
-        cap = self.call.capability
+        call = self.call
+        key = call.action.idempotency_key
+        cap = call.capability
         # POST-like requests, and every request of an action declared mutating, are retried only
         # with an idempotency key.
         may_retry = self.retry.may_retry(method, key) and (key is not None or cap is None or not cap.mutating)
         refreshed = False
         retries = 0
+        meta = call.metadata
         while True:
             attempt_headers = {**self.default_headers, **headers} if headers else dict(self.default_headers)
             if key and method not in ("GET", "HEAD", "OPTIONS"):
@@ -244,10 +246,10 @@ class GatewayHttpClient:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise FabricTimeoutError(
-                    f"the call's timeout ({self.call.action.timeout_ms} ms) ran out before {method} {url}"
+                    f"the call's timeout ({call.action.timeout_ms} ms) ran out before {method} {url}"
                 )
-            self.call.metadata.attempts += 1
-            self.call.metadata.api_calls += 1
+            meta.attempts += 1
+            meta.api_calls += 1
             started = time.perf_counter()
             try:
                 resp = self._client.request(
@@ -274,16 +276,18 @@ class GatewayHttpClient:
             retry_after: float | None = None
             if resp is not None:
                 for hook in self.hooks:
-                    hook(self.call, resp)
-                if resp.is_success or not raise_for_status or resp.status_code in (301, 302, 304, 307, 308):
-                    self.call.explain(
-                        "http",
-                        method=method,
-                        url=url.split("?", 1)[0],  # never a query: it may carry a key
-                        status=resp.status_code,
-                        ms=round(elapsed_ms, 2),
-                        attempt=self.call.metadata.attempts,
-                    )
+                    hook(call, resp)
+                status = resp.status_code
+                if 200 <= status < 300 or not raise_for_status or status in (301, 302, 304, 307, 308):
+                    if call.trace is not None:
+                        call.explain(
+                            "http",
+                            method=method,
+                            url=url.split("?", 1)[0],  # never a query: it may carry a key
+                            status=status,
+                            ms=round(elapsed_ms, 2),
+                            attempt=meta.attempts,
+                        )
                     return resp
                 if resp.status_code == 401 and self.refresh is not None and not refreshed:
                     refreshed = True

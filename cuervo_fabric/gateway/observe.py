@@ -53,10 +53,16 @@ class Telemetry:
 
     def record(self, rec: CallRecord) -> None:
         with self._lock:
-            if not self._buffer:
-                self._first = time.monotonic()
-            self._buffer.append(rec)
-            due = len(self._buffer) >= self.max_batch or time.monotonic() - self._first >= self.max_age_s
+            buffer = self._buffer
+            buffer.append(rec)
+            n = len(buffer)
+            if n == 1:
+                self._first = now = time.monotonic()
+            elif n < self.max_batch and n % 16:  # the age is checked every 16 records
+                return
+            else:
+                now = time.monotonic()
+            due = n >= self.max_batch or now - self._first >= self.max_age_s
         if due:
             if self._thread is not None:
                 self._wake.set()
@@ -130,9 +136,13 @@ def observe_stage(sink: Callable[[CallRecord], None], clock: Callable[[], float]
             except Exception as exc:  # noqa: BLE001 - the gateway answers, it does not raise
                 result = failure(call, InternalError(f"gateway failure: {type(exc).__name__}: {exc}"))
             meta = result.metadata
-            call.explain("observe", status=call_status(result), durationMs=round(meta.duration_ms, 3))
-            known = [lim for lim in call.provider_limits.values() if lim.remaining is not None]
-            tight = min(known, key=lambda lim: lim.remaining or 0) if known else None
+            status = call_status(result)
+            if call.trace is not None:
+                call.explain("observe", status=status, durationMs=round(meta.duration_ms, 3))
+            tight = None
+            if call.provider_limits:
+                known = [lim for lim in call.provider_limits.values() if lim.remaining is not None]
+                tight = min(known, key=lambda lim: lim.remaining or 0) if known else None
             inst = call.instance
             sink(
                 CallRecord(
@@ -142,7 +152,7 @@ def observe_stage(sink: Callable[[CallRecord], None], clock: Callable[[], float]
                     connector_id=inst.connector_id,
                     user_id=call.action.user_id,
                     action="health.check" if call.health else call.action.action,
-                    status=call_status(result),
+                    status=status,
                     error_code=None if result.success else str((result.error or {}).get("code")),
                     duration_ms=meta.duration_ms,
                     attempts=meta.attempts,

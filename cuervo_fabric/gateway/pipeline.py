@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuervo_fabric.domain.models import (
     Capability,
@@ -22,8 +22,12 @@ from cuervo_fabric.errors import (
     FabricError,
     InternalError,
     InvalidStateError,
+    PermissionDeniedError,
     UnknownActionError,
 )
+
+if TYPE_CHECKING:
+    from cuervo_fabric.domain.gateway import InstanceView
 
 __all__ = [
     "Call",
@@ -45,8 +49,10 @@ class Call:
     connector_cls: Any
     capability: Capability | None = None
     metadata: ResultMetadata = field(default_factory=ResultMetadata)
-    #: ``--explain``: one dict per stage decision, in order.
-    trace: list[dict[str, Any]] = field(default_factory=list)
+    #: ``--explain``: one dict per stage decision, in order (``None``: not asked for, not kept).
+    trace: list[dict[str, Any]] | None = None
+    #: The instance's shared state as this process last read it (``None``: read it in each stage).
+    view: InstanceView | None = None
     #: Set by the HTTP client: provider rate-limit figures seen on responses.
     provider_limits: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -60,7 +66,10 @@ class Call:
     on_event: Callable[[dict[str, Any]], None] | None = None
 
     def explain(self, stage: str, **facts: Any) -> None:
-        self.trace.append({"stage": stage, **facts})
+        """Add a stage's decision to the trace (stages skip building costly facts when
+        ``trace`` is ``None``)."""
+        if self.trace is not None:
+            self.trace.append({"stage": stage, **facts})
 
 
 Handler = Callable[[Call], ConnectorResult]
@@ -102,8 +111,6 @@ def permission_stage(next_: Handler) -> Handler:
                     details={"action": name},
                 ),
             )
-        from cuervo_fabric.errors import PermissionDeniedError
-
         if name in inst.denied_capabilities or (
             inst.granted_capabilities and name not in inst.granted_capabilities
         ):
@@ -117,20 +124,53 @@ def permission_stage(next_: Handler) -> Handler:
             )
         if cap.params_schema is not None:
             try:
-                params = validate(cap.params_schema, call.action.params, coerce_text=True)
+                params = _validated(cap.params_schema, call.action.params)
             except FabricError as exc:
                 call.explain("permission", allowed=False, reason="invalid params")
                 return failure(call, exc)
             if params != call.action.params:  # defaults or coercions were applied
-                call.action = _with_params(call.action, params)
+                # ``new_call`` copied the caller's params: the call owns this dict.
+                call.action.params.clear()
+                call.action.params.update(params)
         call.capability = cap
+        if inst.status in _RUNNABLE and call.trace is None:  # the common case, in short
+            return next_(call)
         return _check_runnable(call, next_, health=False)
 
     return run
 
 
+#: (schema id, params as (name, type, value) triples) -> (schema, validated params): calls repeat
+#: the same few flat params, and validation is deterministic.
+_VALIDATED: dict[tuple[int, tuple[tuple[str, type, Any], ...]], tuple[Any, dict[str, Any]]] = {}
+_VALIDATED_MAX = 1024
+
+
+def _validated(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``validate(schema, params, coerce_text=True)``, remembered for flat params of scalars."""
+    try:
+        key = (id(schema), tuple((k, v.__class__, v) for k, v in params.items()))
+        held = _VALIDATED.get(key)
+    except TypeError:  # a list or an object among the values: not hashable, validate each time
+        validated: dict[str, Any] = validate(schema, params, coerce_text=True)
+        return validated
+    if held is not None and held[0] is schema:
+        return dict(held[1])
+    validated = validate(schema, params, coerce_text=True)
+    if len(_VALIDATED) >= _VALIDATED_MAX:
+        _VALIDATED.clear()
+    _VALIDATED[key] = (schema, dict(validated))
+    return validated
+
+
 def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorResult:
     inst = call.instance
+    status = inst.status
+    if status in _RUNNABLE:  # the common case
+        if call.trace is not None:
+            weight = call.capability.weight if call.capability else 1
+            call.explain("permission", allowed=True, action=call.action.action, weight=weight)
+        return next_(call)
     # A health check may run while authenticating: that is how `auth login` verifies a credential.
     not_ready = {InstanceStatus.INSTALLED} | (set() if health else {InstanceStatus.AUTHENTICATING})
     if inst.status in not_ready:
@@ -161,18 +201,12 @@ def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorRes
     return next_(call)
 
 
-def _with_params(action: ConnectorAction, params: dict[str, Any]) -> ConnectorAction:
-    from dataclasses import replace
-
-    return replace(action, params=params)
-
-
 def endpoint(make_client: Callable[[Call], Any], make_cache: Callable[[Call], Any] | None = None) -> Handler:
     """The innermost handler: build the connector with a gateway HTTP client and run the action."""
 
-    def run(call: Call) -> ConnectorResult:
-        from cuervo_fabric.sdk import ConnectorContext
+    from cuervo_fabric.sdk import ConnectorContext
 
+    def run(call: Call) -> ConnectorResult:
         client = make_client(call)
         try:
             connector = call.connector_cls(

@@ -85,7 +85,11 @@ def _int(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return int(float(text.strip()))
+        return int(text)  # the usual case; int() ignores surrounding whitespace
+    except ValueError:
+        pass
+    try:
+        return int(float(text))
     except ValueError:
         return None
 
@@ -175,9 +179,20 @@ def _ietf(h: Mapping[str, str], now: float) -> list[ProviderLimit]:
 
 def _relevant(headers: Mapping[str, str]) -> dict[str, str]:
     """The rate-limit headers only, names in lower case (one pass; nothing else is decoded)."""
+    out: dict[str, str] = {}
+    items = getattr(headers, "_list", None)
+    if items is not None:
+        # httpx.Headers keeps (raw name, lower-case name, value) bytes triples: read them as they
+        # are (a response has a few dozen headers at most, and this runs on every response).
+        try:
+            for _, name, value in items:
+                if b"ratelimit" in name or name == b"retry-after":
+                    out[name.decode("latin-1")] = value.decode("latin-1")
+            return out
+        except (TypeError, ValueError, AttributeError):  # another httpx layout: the public way
+            out.clear()
     raw = getattr(headers, "raw", None)
-    if raw is not None:  # httpx.Headers: bytes pairs, cheaper than decoding every header
-        out = {}
+    if raw is not None:
         for key, value in raw:
             lk = key.lower()
             if b"ratelimit" in lk or lk == b"retry-after":
@@ -193,42 +208,73 @@ def parse_provider_limits(headers: Mapping[str, str], now: float) -> list[Provid
     return _parse(_relevant(headers), now)
 
 
+#: The classic ``X-RateLimit-*`` names (GitHub, Jira, most APIs).
+_CLASSIC = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-resource",
+        "x-ratelimit-used",
+    }
+)
+#: (resource, remaining, reset, limit) header names of OpenAI and Anthropic, built once.
+_OPENAI_NAMES = tuple(
+    (r, f"x-ratelimit-remaining-{r}", f"x-ratelimit-reset-{r}", f"x-ratelimit-limit-{r}")
+    for r in _OPENAI_RESOURCES
+)
+_ANTHROPIC_NAMES = tuple(
+    (
+        r,
+        f"anthropic-ratelimit-{r}-remaining",
+        f"anthropic-ratelimit-{r}-reset",
+        f"anthropic-ratelimit-{r}-limit",
+    )
+    for r in _ANTHROPIC_RESOURCES
+)
+
+
 def _parse(h: dict[str, str], now: float) -> list[ProviderLimit]:
     out: list[ProviderLimit] = []
-    if "x-ratelimit-remaining" in h or "x-ratelimit-limit" in h:
+    if not h:
+        return out
+    remaining, limit = h.get("x-ratelimit-remaining"), h.get("x-ratelimit-limit")
+    if remaining is not None or limit is not None:
         reset_at, source = _reset_instant(h.get("x-ratelimit-reset"), now)
         if "x-ratelimit-resource" in h or "x-ratelimit-used" in h:
             source = "github"
         out.append(
             ProviderLimit(
-                source=source,
-                resource=h.get("x-ratelimit-resource", "default"),
-                limit=_int(h.get("x-ratelimit-limit")),
-                remaining=_int(h.get("x-ratelimit-remaining")),
-                reset_at=reset_at,
+                source,
+                h.get("x-ratelimit-resource", "default"),
+                _int(limit),
+                _int(remaining),
+                reset_at,
             )
         )
-    for res in _OPENAI_RESOURCES:
-        if f"x-ratelimit-remaining-{res}" in h:
-            delta = parse_duration(h.get(f"x-ratelimit-reset-{res}", ""))
+        if _CLASSIC.issuperset(h):  # nothing else to look for
+            return out
+    for res, remaining_name, reset_name, limit_name in _OPENAI_NAMES:
+        if remaining_name in h:
+            delta = parse_duration(h.get(reset_name, ""))
             out.append(
                 ProviderLimit(
                     source="openai",
                     resource=res,
-                    limit=_int(h.get(f"x-ratelimit-limit-{res}")),
-                    remaining=_int(h.get(f"x-ratelimit-remaining-{res}")),
+                    limit=_int(h.get(limit_name)),
+                    remaining=_int(h[remaining_name]),
                     reset_at=None if delta is None else now + delta,
                 )
             )
-    for res in _ANTHROPIC_RESOURCES:
-        if f"anthropic-ratelimit-{res}-remaining" in h:
-            reset = h.get(f"anthropic-ratelimit-{res}-reset")
+    for res, remaining_name, reset_name, limit_name in _ANTHROPIC_NAMES:
+        if remaining_name in h:
+            reset = h.get(reset_name)
             out.append(
                 ProviderLimit(
                     source="anthropic",
                     resource=res,
-                    limit=_int(h.get(f"anthropic-ratelimit-{res}-limit")),
-                    remaining=_int(h.get(f"anthropic-ratelimit-{res}-remaining")),
+                    limit=_int(h.get(limit_name)),
+                    remaining=_int(h[remaining_name]),
                     reset_at=_from_iso(reset) if reset else None,
                 )
             )
@@ -300,11 +346,17 @@ def provider_limits_hook(
             refusal = rate_limit_wait(status, h, resp.text, now)
             if refusal is not None:
                 block = refusal[1]
+        tight: ProviderLimit | None = None
         for lim in limits:
             call.provider_limits[lim.resource] = lim
+            remaining = lim.remaining
+            if remaining is None:
+                continue
+            if tight is None or remaining < (tight.remaining or 0):
+                tight = lim
             if (
                 block is None
-                and lim.remaining == 0
+                and remaining == 0
                 and lim.reset_at is not None
                 and lim.reset_at > now
                 and lim.resource in ("default", "core", "requests")
@@ -318,16 +370,19 @@ def provider_limits_hook(
                     blocked_until=lim.reset_at,
                     reason=f"{lim.source} {lim.resource} limit exhausted (remaining 0)",
                 )
-        known = [lim for lim in limits if lim.remaining is not None]
-        if known:
-            tight = min(known, key=lambda lim: lim.remaining or 0)
+        if tight is not None:
             call.metadata.rate_limit_remaining = tight.remaining
             call.metadata.rate_limit_reset_at = _iso(round(tight.reset_at, 3)) if tight.reset_at else None
-        facts: dict[str, Any] = {
-            lim.resource: f"{lim.remaining}/{lim.limit if lim.limit is not None else '?'}" for lim in known
-        }
         if block is not None:
             state.provider_block(call.instance.tenant_id, call.instance.id, block, now)
+        if call.trace is None:
+            return
+        facts: dict[str, Any] = {
+            lim.resource: f"{lim.remaining}/{lim.limit if lim.limit is not None else '?'}"
+            for lim in limits
+            if lim.remaining is not None
+        }
+        if block is not None:
             facts["blockedForMs"] = int(((block.blocked_until or now) - now) * 1000)
             facts["reason"] = block.reason
         if facts:

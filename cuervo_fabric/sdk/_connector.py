@@ -383,7 +383,8 @@ class BaseConnector:
         Example:
             >>> connector.run_action("request", {"path": "/health"})  # doctest: +SKIP
         """
-        decl = self.declarations().get(action_id)
+        held = _DECLARATIONS.get(type(self))  # read-only here: no copy per call
+        decl = (held if held is not None else self.declarations()).get(action_id)
         if decl is None:
             known = ", ".join(sorted(self.declarations())) or "none"
             raise UnknownActionError(

@@ -108,6 +108,9 @@ class CredentialService:
         self._on_failed = on_refresh_failed
         self._on_refreshed = on_refreshed
         self._clock = clock
+        #: (tenant, instance) -> (version, record, secret): credentials this process opened
+        #: for calls that named the version they expect (see ``fresh``).
+        self._opened: dict[tuple[str, str], tuple[bytes, CredentialRecord, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ basic storage
     def save(
@@ -123,6 +126,7 @@ class CredentialService:
         if ctype is None:
             raise InvalidInputError(f"unknown auth type {instance.auth_type!r}")
         ciphertext, wrapped, key_id = self.vault.seal(instance.tenant_id, instance.id, secret)
+        self._opened.pop((instance.tenant_id, instance.id), None)
         now = self._clock()
         self.store.put_credential(
             CredentialRecord(
@@ -157,6 +161,7 @@ class CredentialService:
         return self.vault.open(self._require(instance))
 
     def delete(self, instance: ConnectorInstance) -> int:
+        self._opened.pop((instance.tenant_id, instance.id), None)
         return self.store.delete_credentials(instance.tenant_id, instance.id)
 
     def rotate_master_key(
@@ -167,6 +172,7 @@ class CredentialService:
         ``sealed`` adds the webhook secrets the vault sealed (endpoints and subscriptions), so they
         keep opening after the rotation.
         """
+        self._opened.clear()
         records = list(self.store.iter_all_credentials())
         others = list(sealed.iter_sealed()) if sealed is not None else []
         sealed_ids = {(r.tenant_id, r.instance_id) for r in others}
@@ -186,11 +192,26 @@ class CredentialService:
             return False
         return self._clock() >= record.expires_at - refresh_leeway(record)
 
-    def fresh(self, instance: ConnectorInstance, renew: Renewer | None) -> tuple[dict[str, Any], bool]:
-        """The secret to use now, refreshed first when due; ``(secret, refreshed by this call)``."""
+    def fresh(
+        self, instance: ConnectorInstance, renew: Renewer | None, *, version: bytes | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """The secret to use now, refreshed first when due; ``(secret, refreshed by this call)``.
+
+        ``version`` is the credential's version (its ``wrapped_key``) as the caller just saw it
+        in the store: a long-running process then opens an unchanged credential once, not on
+        every call. Any write (a refresh, a login, a key rotation, in any process) changes it.
+        """
+        key = (instance.tenant_id, instance.id)
+        if version is not None:
+            held = self._opened.get(key)
+            if held is not None and held[0] == version and (renew is None or not self.is_due(held[1])):
+                return held[2], False
         record = self._require(instance)
         if renew is None or not self.is_due(record):
-            return self.vault.open(record), False
+            secret = self.vault.open(record)
+            if version is not None:
+                self._opened[key] = (bytes(record.wrapped_key), record, secret)
+            return secret, False
         return self.refresh(instance, renew)
 
     def refresh(

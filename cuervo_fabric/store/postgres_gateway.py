@@ -19,6 +19,7 @@ from cuervo_fabric.domain.gateway import (
     CircuitAdmission,
     CircuitConfig,
     CircuitSnapshot,
+    InstanceView,
     ProviderLimit,
     RateDecision,
 )
@@ -115,10 +116,14 @@ class PostgresGatewayState(SqliteGatewayState):
             yield self.conn
 
     # ------------------------------------------------------------------ every call in a scope
-    def instance_version(self, tenant_id: str, instance_id: str) -> tuple[str, str] | None:
+    def change_marker(self) -> object | None:
+        """PostgreSQL has no cheap "nothing changed" signal: callers read the view each call."""
+        return None
+
+    def instance_view(self, tenant_id: str, instance_id: str) -> InstanceView | None:
         with self._scope(tenant_id):
-            found = super().instance_version(tenant_id, instance_id)
-        return None if found is None else (found[0], _iso(found[1]))
+            view = super().instance_view(tenant_id, instance_id)
+        return None if view is None else view._replace(updated_at=_iso(view.updated_at))
 
     def circuit_admit(
         self, tenant_id: str, instance_id: str, defaults: CircuitConfig, now: float, lease_s: float
@@ -182,9 +187,16 @@ class PostgresGatewayState(SqliteGatewayState):
         weight: int,
         now: float,
         lease_s: float,
+        reserve: int = 0,
     ) -> RateDecision:
         with self._scope(tenant_id):
-            return super().rate_acquire(tenant_id, instance_id, instance_limits, weight, now, lease_s)
+            return super().rate_acquire(
+                tenant_id, instance_id, instance_limits, weight, now, lease_s, reserve=reserve
+            )
+
+    def rate_give_back(self, tenant_id: str, windows: Sequence[tuple[str, int, float]], tokens: int) -> None:
+        with self._scope(tenant_id):
+            super().rate_give_back(tenant_id, windows, tokens)
 
     def rate_release(self, tenant_id: str, lease_ids: Sequence[str]) -> None:
         if lease_ids:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,8 @@ from cuervo_fabric.store.migrations import migrations
 __all__ = ["SqliteStore"]
 
 BUSY_TIMEOUT_S = 30.0
+#: The WAL-index header: two copies of 48 bytes at the start of the ``-shm`` file.
+_WAL_INDEX_HEADER = 96
 _SELECT_INSTANCE = f"SELECT {', '.join(INSTANCE_COLUMNS)} FROM connector_instances"
 
 
@@ -60,7 +63,37 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
+        if self._wal_index is not None:
+            self._wal_index.close()
+            self._wal_index = None
         self.conn.close()
+
+    _wal_index: mmap.mmap | None = None
+    _wal_index_tried = False
+
+    def change_marker(self) -> object:
+        """A value that stays equal while nothing in the database changed, whoever wrote.
+
+        It is the WAL-index header, which every commit of every connection rewrites (the first 96
+        bytes of the ``-shm`` file: two copies of one 48-byte header, see
+        https://www.sqlite.org/walformat.html), read through a memory map, with this connection's
+        ``total_changes`` for its own uncommitted writes. Reading it costs no SQL. Where there is
+        no ``-shm`` file to map, ``PRAGMA data_version`` (one statement) stands in.
+        """
+        if not self._wal_index_tried:
+            self._wal_index_tried = True
+            try:
+                with open(f"{self.path}-shm", "rb") as fh:
+                    self._wal_index = mmap.mmap(fh.fileno(), _WAL_INDEX_HEADER, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # no shared-memory file (or too short yet)
+                self._wal_index = None
+        index = self._wal_index
+        if index is None:
+            return (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+        header = index[:_WAL_INDEX_HEADER]
+        if header[:48] != header[48:]:  # a commit is rewriting it right now: that is a change
+            return object()
+        return (header, self.conn.total_changes)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

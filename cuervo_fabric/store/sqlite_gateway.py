@@ -9,6 +9,7 @@ a single transaction; metrics, audit rows and usage counters of many calls share
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import json
 import sqlite3
@@ -27,6 +28,7 @@ from cuervo_fabric.domain.gateway import (
     CircuitAdmission,
     CircuitConfig,
     CircuitSnapshot,
+    InstanceView,
     ProviderLimit,
     RateDecision,
 )
@@ -45,6 +47,7 @@ _CIRCUIT_COLUMNS = (
     "next_retry_at, reason, forced, failure_threshold, success_threshold, timeout_ms, "
     "half_open_max_requests"
 )
+_CIRCUIT_COLUMNS_OF_C = ", ".join("c." + c.strip() for c in _CIRCUIT_COLUMNS.split(","))
 _LIMIT_KEYS = ("requestsPerMinute", "requestsPerHour", "concurrentRequests")
 _BUCKET_LE = (*tuple(str(int(b)) for b in DURATION_BUCKETS_MS), "+Inf")
 
@@ -79,12 +82,34 @@ class SqliteGatewayState:
         with self.store.transaction() as conn:
             yield conn
 
-    def instance_version(self, tenant_id: str, instance_id: str) -> tuple[str, str] | None:
+    def change_marker(self) -> object | None:
+        """Equal while nothing changed in the database (``SqliteStore.change_marker``)."""
+        marker: object = self.store.change_marker()
+        return marker
+
+    def instance_view(self, tenant_id: str, instance_id: str) -> InstanceView | None:
         row = self.conn.execute(
-            "SELECT status, updated_at FROM connector_instances WHERE tenant_id = ? AND id = ?",
+            "SELECT i.status, i.updated_at, (SELECT wrapped_key FROM connector_credentials"
+            " WHERE tenant_id = i.tenant_id AND instance_id = i.id) AS credential_version,"
+            " (SELECT MAX(blocked_until) FROM gw_provider_limits WHERE tenant_id = i.tenant_id"
+            " AND instance_id = i.id) AS blocked_until, t.requests_per_minute, t.requests_per_hour,"
+            f" t.concurrent_requests, {_CIRCUIT_COLUMNS_OF_C} FROM connector_instances i"
+            " LEFT JOIN gw_tenant_limits t ON t.tenant_id = i.tenant_id"
+            " LEFT JOIN gw_circuit c ON c.tenant_id = i.tenant_id AND c.instance_id = i.id"
+            " WHERE i.tenant_id = ? AND i.id = ?",
             (tenant_id, instance_id),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        if row is None:
+            return None
+        version = row["credential_version"]
+        return InstanceView(
+            status=row["status"],
+            updated_at=row["updated_at"],
+            credential_version=None if version is None else bytes(version),
+            circuit=None if row["state"] is None else self._snapshot(row),
+            tenant_limits=dict(zip(_LIMIT_KEYS, (int(v or 0) for v in row[4:7]), strict=True)),
+            blocked_until=row["blocked_until"],
+        )
 
     # ================================================================== circuit breaker
     def _circuit_row(self, conn: sqlite3.Connection, tenant_id: str, instance_id: str) -> Any:
@@ -386,6 +411,7 @@ class SqliteGatewayState:
         weight: int,
         now: float,
         lease_s: float,
+        reserve: int = 0,
     ) -> RateDecision:
         head = self.conn.execute(
             "SELECT (SELECT MAX(blocked_until) FROM gw_provider_limits WHERE tenant_id = ?"
@@ -416,35 +442,45 @@ class SqliteGatewayState:
         if not specs and not concurrency:
             return RateDecision(allowed=True)
         if not concurrency:
+            if reserve > 0:
+                taken = self._take_all(tenant_id, specs, weight, reserve, now)
+                if taken is not None:
+                    return taken
             return self._take_tokens(tenant_id, specs, weight, now)
         return self._take_tokens_and_lease(tenant_id, instance_id, specs, concurrency, weight, now, lease_s)
+
+    def _take_all(
+        self, tenant_id: str, specs: list[tuple[str, str, str, int]], weight: int, extra: int, now: float
+    ) -> RateDecision | None:
+        """``weight`` (at most a bucket's capacity) plus ``extra`` tokens from every bucket, all or
+        nothing: one conditional upsert per bucket (one bucket: that single statement is the whole
+        atomic step; more: they share a ``BEGIN IMMEDIATE``). ``None`` when a bucket is short."""
+        taken: list[tuple[BucketStatus, tuple[str, int, float]]] = []
+        try:
+            with contextlib.nullcontext() if len(specs) == 1 else self._immediate():
+                for spec in specs:
+                    got = self._take_one(tenant_id, spec, min(weight, spec[3]) + extra, now)
+                    if got is None:
+                        raise _Refused  # rolls back what the other buckets gave
+                    taken.append(got)
+        except _Refused:
+            return None
+        return RateDecision(
+            allowed=True,
+            buckets=tuple(b for b, _ in taken),
+            reserved=extra,
+            windows=tuple(w for _, w in taken),
+        )
 
     def _take_tokens(
         self, tenant_id: str, specs: list[tuple[str, str, str, int]], weight: int, now: float
     ) -> RateDecision:
-        """Every bucket, all or nothing: one conditional upsert per bucket (one bucket: that single
-        statement is the whole atomic step; more: they share a ``BEGIN IMMEDIATE``)."""
-        taken: list[BucketStatus] = []
-        if len(specs) == 1:
-            row = self._take_one(tenant_id, specs[0], weight, now)
-            if row is not None:
-                return RateDecision(allowed=True, buckets=(row,))
-        else:
-            try:
-                with self._immediate():
-                    for spec in specs:
-                        row = self._take_one(tenant_id, spec, weight, now)
-                        if row is None:
-                            raise _Refused  # rolls back what the other buckets gave
-                        taken.append(row)
-                return RateDecision(allowed=True, buckets=tuple(taken))
-            except _Refused:
-                pass
-        return self._why_refused(tenant_id, specs, weight, now)
+        taken = self._take_all(tenant_id, specs, weight, 0, now)
+        return taken if taken is not None else self._why_refused(tenant_id, specs, weight, now)
 
     def _take_one(
-        self, tenant_id: str, spec: tuple[str, str, str, int], weight: int, now: float
-    ) -> BucketStatus | None:
+        self, tenant_id: str, spec: tuple[str, str, str, int], amount: int, now: float
+    ) -> tuple[BucketStatus, tuple[str, int, float]] | None:
         scope, key, window, capacity = spec
         period = WINDOWS[window]
         row = self.conn.execute(
@@ -458,11 +494,28 @@ class SqliteGatewayState:
             " WHERE (CASE WHEN excluded.window_start >= gw_buckets.window_start + gw_buckets.period_s"
             " THEN 0 ELSE gw_buckets.used END) + excluded.used <= excluded.capacity"
             " RETURNING used, window_start",
-            (tenant_id, key, period, capacity, min(weight, capacity), now),
+            (tenant_id, key, period, capacity, amount, now),
         ).fetchone()
         if row is None:
             return None
-        return BucketStatus(scope, window, capacity, capacity - int(row[0]), row[1] + period)
+        start = float(row[1])
+        return BucketStatus(scope, window, capacity, capacity - int(row[0]), start + period), (
+            key,
+            period,
+            start,
+        )
+
+    def rate_give_back(self, tenant_id: str, windows: Sequence[tuple[str, int, float]], tokens: int) -> None:
+        """Return unspent reserved tokens to buckets whose window is still the one they came from."""
+        if tokens <= 0 or not windows:
+            return
+        with self._immediate() as conn:
+            for key, period, start in windows:
+                conn.execute(
+                    f"UPDATE gw_buckets SET used = {self._greatest}(used - ?, 0) WHERE tenant_id = ?"
+                    " AND instance_id = ? AND period_s = ? AND window_start = ?",
+                    (tokens, tenant_id, key, period, start),
+                )
 
     def _why_refused(
         self, tenant_id: str, specs: list[tuple[str, str, str, int]], weight: int, now: float
@@ -712,7 +765,9 @@ class SqliteGatewayState:
 
         usage: dict[tuple[str, str], list[Any]] = {}
         audit: list[tuple[Any, ...]] = []
-        provider: list[tuple[Any, ...]] = []
+        #: (tenant, instance, resource) -> the row as the batch's upserts in turn would leave it
+        #: (one statement per resource instead of one per call).
+        provider: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         for rec in records:
             base = (rec.tenant_id, rec.connector_id, rec.instance_name, rec.action)
             add(rec, "connector_requests_total", _labels(*base, "status", rec.status))
@@ -751,17 +806,17 @@ class SqliteGatewayState:
                 u[2] += rec.duration_ms
                 u[3] = max(u[3], rec.at)
             for lim in rec.provider_limits:
-                provider.append(
-                    (
-                        rec.tenant_id,
-                        rec.instance_id,
-                        lim.resource,
-                        lim.source,
-                        lim.limit,
-                        lim.remaining,
-                        lim.reset_at,
-                        rec.at,
-                    )
+                key = (rec.tenant_id, rec.instance_id, lim.resource)
+                prev = provider.get(key)
+                if prev is not None and rec.at < prev[7]:
+                    continue
+                provider[key] = (
+                    *key,
+                    lim.source,
+                    lim.limit if lim.limit is not None or prev is None else prev[4],
+                    lim.remaining,
+                    lim.reset_at if lim.reset_at is not None or prev is None else prev[6],
+                    rec.at,
                 )
         with self._immediate() as conn:
             conn.executemany(
@@ -794,7 +849,7 @@ class SqliteGatewayState:
                     " reset_at = COALESCE(excluded.reset_at, gw_provider_limits.reset_at),"
                     " updated_at = excluded.updated_at"
                     " WHERE excluded.updated_at >= gw_provider_limits.updated_at",
-                    provider,
+                    list(provider.values()),
                 )
 
     def metric_samples(self, tenant_id: str | None) -> list[tuple[str, dict[str, str], float]]:

@@ -178,8 +178,9 @@ class FabricHarness:
                 timeout_ms=int(timeout_s * 1000),
                 idempotency_key=idempotency_key,
                 no_cache=no_cache,
+                explain=True,
             )
-            self.last_trace = call.trace
+            self.last_trace = call.trace if call.trace is not None else []
             return gateway.run(call)
 
     def stream(
@@ -224,9 +225,9 @@ class FabricHarness:
         """
         with self._sleep_switch():
             gateway = self.fabric.gateway
-            call = gateway.new_call(self._ref(instance), "health.check")
+            call = gateway.new_call(self._ref(instance), "health.check", explain=True)
             call.health = True
-            self.last_trace = call.trace
+            self.last_trace = call.trace if call.trace is not None else []
             return gateway.run(call)
 
     #: The ``--explain`` trace of the last ``exec`` or ``health`` call.

@@ -142,4 +142,13 @@ class HttpConnector(BaseConnector):
                 data = resp.text
         else:
             data = resp.text
-        return {"status": resp.status_code, "headers": dict(resp.headers), "body": data}
+        return {"status": resp.status_code, "headers": _header_dict(resp.headers), "body": data}
+
+
+def _header_dict(headers: Any) -> dict[str, str]:
+    """Headers by lower-case name, a repeated header's values joined with ``", "`` (as
+    ``dict(headers)`` gives, in one pass instead of a lookup per name)."""
+    out: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
