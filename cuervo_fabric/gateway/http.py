@@ -231,10 +231,6 @@ class GatewayHttpClient:
         method = method.upper()
         call = self.call
         key = call.action.idempotency_key
-        cap = call.capability
-        # POST-like requests, and every request of an action declared mutating, are retried only
-        # with an idempotency key.
-        may_retry = self.retry.may_retry(method, key) and (key is not None or cap is None or not cap.mutating)
         refreshed = False
         retries = 0
         meta = call.metadata
@@ -312,6 +308,12 @@ class GatewayHttpClient:
                 status=resp.status_code if resp is not None else None,
                 ms=round(elapsed_ms, 2),
                 attempt=self.call.metadata.attempts,
+            )
+            # POST-like requests, and every request of an action declared mutating, are retried
+            # only with an idempotency key.
+            cap = call.capability
+            may_retry = self.retry.may_retry(method, key) and (
+                key is not None or cap is None or not cap.mutating
             )
             if not (error.retryable and may_retry and retries < self.retry.max_retries):
                 if error.retryable and not may_retry:

@@ -186,7 +186,9 @@ def ratelimit_stage(
             if call.trace is not None:
                 tokens = {f"{b.scope}/{b.window}": f"{b.remaining}/{b.capacity}" for b in decision.buckets}
                 if reserve is not None and decision.reserved:
+                    # Figures as the store gave them with the batch; this process spends from it.
                     tokens["heldByThisProcess"] = str(reserve.held(inst.tenant_id, inst.id))
+                    tokens["figuresAsOf"] = "batch"
                 call.explain("ratelimit", allowed=True, weight=weight, **(tokens or {"limits": "none"}))
             try:
                 return next_(call)

@@ -90,8 +90,8 @@ class SqliteStore:
         index = self._wal_index
         if index is None:
             return (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
-        header = index[:_WAL_INDEX_HEADER]
-        if header[:48] != header[48:]:  # a commit is rewriting it right now: that is a change
+        header = index[:48]
+        if header != index[48:_WAL_INDEX_HEADER]:  # a commit is rewriting it: that is a change
             return object()
         return (header, self.conn.total_changes)
 

@@ -483,9 +483,12 @@ class SqliteGatewayState:
     ) -> tuple[BucketStatus, tuple[str, int, float]] | None:
         scope, key, window, capacity = spec
         period = WINDOWS[window]
+        # The SELECT's WHERE checks a new bucket's first take (the INSERT); the upsert's WHERE
+        # checks every later one.
         row = self.conn.execute(
             "INSERT INTO gw_buckets (tenant_id, instance_id, period_s, capacity, used, window_start)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, instance_id, period_s) DO UPDATE SET"
+            " SELECT ?, ?, ?, ?, ?, ? WHERE ? <= ?"
+            " ON CONFLICT(tenant_id, instance_id, period_s) DO UPDATE SET"
             " capacity = excluded.capacity,"
             " used = CASE WHEN excluded.window_start >= gw_buckets.window_start + gw_buckets.period_s"
             " THEN excluded.used ELSE gw_buckets.used + excluded.used END,"
@@ -494,7 +497,7 @@ class SqliteGatewayState:
             " WHERE (CASE WHEN excluded.window_start >= gw_buckets.window_start + gw_buckets.period_s"
             " THEN 0 ELSE gw_buckets.used END) + excluded.used <= excluded.capacity"
             " RETURNING used, window_start",
-            (tenant_id, key, period, capacity, amount, now),
+            (tenant_id, key, period, capacity, amount, now, amount, capacity),
         ).fetchone()
         if row is None:
             return None

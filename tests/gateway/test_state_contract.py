@@ -185,3 +185,156 @@ def test_concurrent_takers_never_over_admit(backend: Backend) -> None:
         t.join()
     assert allowed.count(True) == 30
     assert len(allowed) == 80
+
+
+# --------------------------------------------------------------------------- the hot path's reads
+def _limits(per_minute: int, per_hour: int = 0) -> dict[str, int]:
+    return {"requestsPerMinute": per_minute, "requestsPerHour": per_hour, "concurrentRequests": 0}
+
+
+def _used(gs: GatewayState, tenant: str, instance: str, now: float) -> dict[tuple[str, int], int]:
+    """``(instance key, period_s) -> used`` of every bucket the tenant has (tenant buckets: key '')."""
+    rows = gs.rate_status(tenant, instance, now)["buckets"]
+    return {(str(b["instance_id"]), int(b["period_s"])): int(b["used"]) for b in rows}
+
+
+def test_instance_view_reads_what_every_call_checks(store: Any, gs: GatewayState) -> None:
+    """Status and version of the instance, its credential's version, its breaker row, the tenant's
+    limits and the provider's latest block, each as the store holds it right now."""
+    from cuervo_fabric.domain.models import InstanceStatus
+    from tests.contract.factories import make_credential, make_instance
+
+    inst = make_instance("t", "api", status=InstanceStatus.ACTIVE)
+    store.insert_instance(inst)
+    assert gs.instance_view("t", "missing") is None
+    assert gs.instance_view("u", inst.id) is None  # another tenant's view of it: none
+
+    view = gs.instance_view("t", inst.id)
+    assert view is not None
+    assert (view.status, view.updated_at) == ("active", inst.updated_at)
+    assert view.credential_version is None
+    assert view.circuit is None
+    assert dict(view.tenant_limits) == {"requestsPerMinute": 0, "requestsPerHour": 0, "concurrentRequests": 0}
+    assert view.blocked_until is None
+
+    store.put_credential(make_credential(inst, wrapped_key=b"wrapped\x00one"))
+    first = gs.instance_view("t", inst.id)
+    assert first is not None
+    assert first.credential_version == b"wrapped\x00one"
+    assert isinstance(first.credential_version, bytes)
+    store.put_credential(make_credential(inst, wrapped_key=b"wrapped\x00two"))
+    second = gs.instance_view("t", inst.id)
+    assert second is not None
+    assert second.credential_version == b"wrapped\x00two"
+
+    gs.circuit_force("t", inst.id, open=True, until=NOW + 600, reason="maintenance", now=NOW)
+    gs.provider_block("t", inst.id, ProviderLimit("core", blocked_until=NOW + 60, reason="a"), NOW)
+    gs.provider_block("t", inst.id, ProviderLimit("search", blocked_until=NOW + 90, reason="b"), NOW)
+    gs.set_tenant_limits("t", {"requestsPerMinute": 7}, "2027-01-15T08:00:00Z")
+    after = gs.instance_view("t", inst.id)
+    assert after is not None
+    assert after.circuit is not None
+    assert (after.circuit.state, after.circuit.forced, after.circuit.reason) == ("open", True, "maintenance")
+    assert after.circuit.next_retry_at == NOW + 600
+    assert after.blocked_until == NOW + 90  # the latest of the instance's blocks
+    assert dict(after.tenant_limits) == {
+        "requestsPerMinute": 7,
+        "requestsPerHour": 0,
+        "concurrentRequests": 0,
+    }
+    assert (after.status, after.updated_at) == ("active", inst.updated_at)  # none of that is the instance
+
+    gs.circuit_force("t", inst.id, open=False, until=None, reason="by hand", now=NOW + 1)
+    closed = gs.instance_view("t", inst.id)
+    assert closed is not None
+    assert closed.circuit is not None
+    assert closed.circuit.state == "closed"
+
+
+def test_a_reserve_is_taken_only_when_every_bucket_has_room(gs: GatewayState) -> None:
+    """reserve=5 on 100/minute takes 6 and says so; on a bucket of 3 it takes just the weight."""
+    big = gs.rate_acquire("t", "i", _limits(100), 1, NOW, 35, reserve=5)
+    assert (big.allowed, big.reserved) == (True, 5)
+    assert big.windows == (("i", 60, NOW),)
+    assert _used(gs, "t", "i", NOW) == {("i", 60): 6}
+    assert [b.remaining for b in big.buckets] == [94]
+
+    assert gs.rate_acquire("t", "j", _limits(3), 1, NOW, 35).allowed  # the bucket's window is under way
+    small = gs.rate_acquire("t", "j", _limits(3), 1, NOW + 1, 35, reserve=5)
+    assert (small.allowed, small.reserved) == (True, 0)
+    assert [b.remaining for b in small.buckets] == [1]
+    assert _used(gs, "t", "j", NOW + 1) == {("j", 60): 2}
+    assert gs.rate_acquire("t", "j", _limits(3), 1, NOW + 2, 35, reserve=5).reserved == 0
+    assert not gs.rate_acquire("t", "j", _limits(3), 1, NOW + 3, 35, reserve=5).allowed
+    assert _used(gs, "t", "j", NOW + 3) == {("j", 60): 3}
+
+
+def test_a_reserve_larger_than_a_new_bucket_takes_just_the_weight(gs: GatewayState) -> None:
+    """The very first take of a window, with no bucket row yet: 1 + 5 does not fit in 3."""
+    small = gs.rate_acquire("t", "j", _limits(3), 1, NOW, 35, reserve=5)
+    assert small.allowed
+    assert _used(gs, "t", "j", NOW) == {("j", 60): 1}
+    assert small.reserved == 0
+
+
+def test_a_reserve_is_all_or_nothing_across_buckets(gs: GatewayState) -> None:
+    """Minute, hour and tenant buckets each give the reserve, or none does (the call still passes)."""
+    gs.set_tenant_limits("t", {"requestsPerMinute": 100}, "2027-01-15T08:00:00Z")
+    both = gs.rate_acquire("t", "i", _limits(100, 1000), 1, NOW, 35, reserve=5)
+    assert (both.allowed, both.reserved) == (True, 5)
+    assert sorted(both.windows) == [("", 60, NOW), ("i", 60, NOW), ("i", 3600, NOW)]
+    assert _used(gs, "t", "i", NOW) == {("", 60): 6, ("i", 60): 6, ("i", 3600): 6}
+    gs.rate_give_back("t", both.windows, 5)
+    assert _used(gs, "t", "i", NOW) == {("", 60): 1, ("i", 60): 1, ("i", 3600): 1}
+
+    # j's hour bucket holds 4 and has 1 used: 1 + 5 does not fit there, so no bucket gives more.
+    assert gs.rate_acquire("t", "j", _limits(100, 4), 1, NOW, 35).allowed
+    assert _used(gs, "t", "j", NOW) == {("", 60): 2, ("j", 60): 1, ("j", 3600): 1}
+    short = gs.rate_acquire("t", "j", _limits(100, 4), 1, NOW + 1, 35, reserve=5)
+    assert (short.allowed, short.reserved) == (True, 0)
+    assert _used(gs, "t", "j", NOW + 1) == {("", 60): 3, ("j", 60): 2, ("j", 3600): 2}
+
+
+def test_unspent_tokens_go_back_to_their_own_window_only(gs: GatewayState) -> None:
+    """Giving 5 back restores what was reserved; once the window moved on, it changes nothing."""
+    taken = gs.rate_acquire("t", "i", _limits(100), 1, NOW, 35, reserve=5)
+    assert _used(gs, "t", "i", NOW) == {("i", 60): 6}
+    gs.rate_give_back("t", taken.windows, 5)
+    assert _used(gs, "t", "i", NOW) == {("i", 60): 1}
+    gs.rate_give_back("t", taken.windows, 0)  # nothing to give: nothing changes
+    assert _used(gs, "t", "i", NOW) == {("i", 60): 1}
+
+    old = gs.rate_acquire("t", "i", _limits(100), 1, NOW + 1, 35, reserve=5)
+    assert old.reserved == 5
+    assert old.windows == (("i", 60, NOW),)  # still the window that started at NOW
+    assert _used(gs, "t", "i", NOW + 1) == {("i", 60): 7}
+    later = gs.rate_acquire("t", "i", _limits(100), 1, NOW + 61, 35)
+    assert later.windows == (("i", 60, NOW + 61),)
+    assert _used(gs, "t", "i", NOW + 61) == {("i", 60): 1}
+    gs.rate_give_back("t", old.windows, 5)  # its window ended: the new one keeps its count
+    assert _used(gs, "t", "i", NOW + 61) == {("i", 60): 1}
+    gs.rate_give_back("u", later.windows, 1)  # another tenant's give-back never touches t's buckets
+    assert _used(gs, "t", "i", NOW + 61) == {("i", 60): 1}
+
+
+def test_change_marker_moves_with_every_write_or_is_none(backend: Backend) -> None:
+    """Equal while nothing changed; different after a write by this or another connection.
+    A backend that cannot tell cheaply says ``None`` (PostgreSQL) and callers re-read."""
+    mine, other = _state(backend.open()), _state(backend.open())
+    first = mine.change_marker()
+    if backend.name == "postgres":
+        assert first is None
+        other.set_tenant_limits("t", {"requestsPerMinute": 5}, "2027-01-15T08:00:00Z")
+        assert mine.change_marker() is None
+        return
+    assert first is not None
+    assert mine.change_marker() == first
+    assert mine.change_marker() == first
+    other.set_tenant_limits("t", {"requestsPerMinute": 5}, "2027-01-15T08:00:00Z")
+    second = mine.change_marker()
+    assert second != first
+    assert mine.change_marker() == second
+    mine.rate_acquire("t", "i", _limits(100), 1, NOW, 35)
+    third = mine.change_marker()
+    assert third not in (first, second)
+    assert mine.change_marker() == third
