@@ -98,7 +98,8 @@ class _VaultCredentials:
         return instance.auth_type in self._renew.REFRESHABLE_AUTH_TYPES
 
     def load(self, instance: ConnectorInstance, call: Call | None, version: bytes | None) -> dict[str, Any]:
-        renewer = self._renew.renew if self.refreshable(instance) else None
+        renew = self._renew
+        renewer = renew.renew if instance.auth_type in renew.REFRESHABLE_AUTH_TYPES else None
         secret, refreshed = self._fabric.credentials.fresh(instance, renewer, version=version)
         if refreshed and call is not None:
             call.explain("credentials", refreshed=True, reason="expiry")

@@ -111,7 +111,7 @@ class CredentialInjector:
         kind = self.instance.auth_type
         if kind in ("none", "mtls"):
             return  # a client certificate is set on the transport, not in headers
-        secret = self.secret()
+        secret = self._secret if self._secret is not None else self.secret()
         if kind in ("bearer_token", "oauth2", "service_account"):
             token = secret.get("access_token") or secret.get("token")
             if not token:

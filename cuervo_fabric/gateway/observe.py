@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cuervo_fabric.domain.gateway import CallRecord
+from cuervo_fabric.domain.gateway import CallRecord, ProviderLimit
 from cuervo_fabric.domain.models import ConnectorResult
 from cuervo_fabric.errors import FabricError, InternalError
 from cuervo_fabric.gateway.pipeline import Call, Handler, Middleware, failure
@@ -136,13 +136,13 @@ def observe_stage(sink: Callable[[CallRecord], None], clock: Callable[[], float]
             except Exception as exc:  # noqa: BLE001 - the gateway answers, it does not raise
                 result = failure(call, InternalError(f"gateway failure: {type(exc).__name__}: {exc}"))
             meta = result.metadata
-            status = call_status(result)
+            status = "success" if result.success else "refused" if meta.api_calls == 0 else "error"
             if call.trace is not None:
                 call.explain("observe", status=status, durationMs=round(meta.duration_ms, 3))
-            tight = None
-            if call.provider_limits:
-                known = [lim for lim in call.provider_limits.values() if lim.remaining is not None]
-                tight = min(known, key=lambda lim: lim.remaining or 0) if known else None
+            tight: ProviderLimit | None = None  # the provider's limit with the fewest calls left
+            for lim in call.provider_limits.values():
+                if lim.remaining is not None and (tight is None or lim.remaining < (tight.remaining or 0)):
+                    tight = lim
             inst = call.instance
             sink(
                 CallRecord(

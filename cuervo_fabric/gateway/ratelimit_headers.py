@@ -98,16 +98,25 @@ def _reset_instant(text: str | None, now: float) -> tuple[float | None, str]:
     """An ``x-ratelimit-reset`` value: epoch seconds (GitHub), epoch ms, ISO-8601 (Jira) or a delta."""
     if not text:
         return None, "generic"
+    instant, source, delta = _reset_kind(text)
+    if delta:
+        return now + (instant or 0.0), source
+    return instant, source
+
+
+@functools.lru_cache(maxsize=256)
+def _reset_kind(text: str) -> tuple[float | None, str, bool]:
+    """``(value, source, is a delay)`` of a reset header (the same text repeats until the reset)."""
     value = text.strip()
     try:
         number = float(value)
     except ValueError:
-        return _from_iso(value), "jira"
+        return _from_iso(value), "jira", False
     if number > 1e12:
-        return number / 1000, "generic"
+        return number / 1000, "generic", False
     if number > 1e9:
-        return number, "github"
-    return now + number, "generic"
+        return number, "github", False
+    return number, "generic", True
 
 
 def _sf_items(value: str) -> list[tuple[str, dict[str, str]]]:

@@ -9,7 +9,6 @@ that redefines one is refused when the class is created, and mypy reports it thr
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, final
@@ -33,7 +32,9 @@ __all__ = ["BaseConnector", "ConnectorContext", "HttpClient", "KeyValueCache"]
 
 
 #: ``declarations()`` per connector class: walking the MRO on every call costs ~30 us.
-_DECLARATIONS: weakref.WeakKeyDictionary[type, dict[str, ActionDeclaration]] = weakref.WeakKeyDictionary()
+#: Where a connector class keeps its declarations once built (in its own ``__dict__``, so a
+#: subclass never reads its parent's).
+_DECLARED = "_cuervo_fabric_declarations"
 
 
 class HttpClient(Protocol):
@@ -319,7 +320,7 @@ class BaseConnector:
             >>> HttpConnector.declarations()["request"].handler
             'request'
         """
-        cached = _DECLARATIONS.get(cls)
+        cached = cls.__dict__.get(_DECLARED)
         if cached is not None:
             return dict(cached)
         found: dict[str, ActionDeclaration] = {}
@@ -332,7 +333,7 @@ class BaseConnector:
             if decl.handler is None:
                 raise TypeError(f"{cls.__name__}.actions(): {decl.id!r} names no handler")
             found[decl.id] = decl
-        _DECLARATIONS[cls] = found
+        type.__setattr__(cls, _DECLARED, found)
         return dict(found)
 
     @final
@@ -383,7 +384,7 @@ class BaseConnector:
         Example:
             >>> connector.run_action("request", {"path": "/health"})  # doctest: +SKIP
         """
-        held = _DECLARATIONS.get(type(self))  # read-only here: no copy per call
+        held = type(self).__dict__.get(_DECLARED)  # read-only here: no copy per call
         decl = (held if held is not None else self.declarations()).get(action_id)
         if decl is None:
             known = ", ".join(sorted(self.declarations())) or "none"

@@ -133,16 +133,16 @@ class HttpConnector(BaseConnector):
             json=body if body is not None and method not in ("GET", "HEAD") else None,
             headers=params.get("headers") or None,
         )
-        content_type = resp.headers.get("content-type", "")
+        headers = _header_dict(resp.headers)
         data: Any
-        if "json" in content_type:
+        if "json" in headers.get("content-type", ""):
             try:
                 data = resp.json()
             except ValueError:
                 data = resp.text
         else:
             data = resp.text
-        return {"status": resp.status_code, "headers": _header_dict(resp.headers), "body": data}
+        return {"status": resp.status_code, "headers": headers, "body": data}
 
 
 def _header_dict(headers: Any) -> dict[str, str]:
