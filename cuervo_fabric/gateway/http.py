@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -36,6 +37,7 @@ __all__ = ["GatewayHttpClient", "HttpClientPool", "ResponseHook", "error_for_res
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 
 _DEFAULT_RETRY = RetryPolicy()
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 #: Called with each provider response (rate-limit header parsing, metrics).
 ResponseHook = Callable[[Call, httpx.Response], None]
@@ -167,6 +169,18 @@ class GatewayHttpClient:
     call; without it the call gets its own client, closed by ``close()``.
     """
 
+    __slots__ = (
+        "_client",
+        "_owned",
+        "call",
+        "credentials",
+        "deadline",
+        "default_headers",
+        "hooks",
+        "refresh",
+        "retry",
+    )
+
     def __init__(
         self,
         call: Call,
@@ -187,7 +201,7 @@ class GatewayHttpClient:
         self.hooks = response_hooks
         self.refresh = refresh
         self.deadline = time.monotonic() + call.action.timeout_ms / 1000
-        self.default_headers = dict(default_headers or {})
+        self.default_headers: Mapping[str, str] = default_headers or _NO_HEADERS
         self._owned = client is None
         if client is None:
             client = httpx.Client(
