@@ -5,7 +5,7 @@ Services import these protocols and the domain only; ``bootstrap.py`` picks the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -120,7 +120,15 @@ class Store(Protocol):
         ...
 
     # --- credentials ---
-    def put_credential(self, record: CredentialRecord) -> None: ...
+    def put_credential(self, record: CredentialRecord) -> None:
+        """Insert or replace the instance's credential, fenced by the vault's key state.
+
+        Atomically with the write: a record sealed with a master key a rotation retired is refused
+        with ``AuthFailedError`` (``details``: ``reason="master_key_retired"``, ``keyId``,
+        ``currentKeyId``) and nothing is written; when no key is current yet (the first
+        credential), the record's key becomes the current one.
+        """
+        ...
 
     def get_credential(self, tenant_id: str, instance_id: str) -> CredentialRecord | None: ...
 
@@ -131,13 +139,31 @@ class Store(Protocol):
         ...
 
     def replace_credentials(
-        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
-    ) -> None:
+        self,
+        records: Sequence[CredentialRecord],
+        *,
+        also: Callable[[], None] | None = None,
+        expected: Mapping[tuple[str, str], bytes] | None = None,
+        rotation: tuple[str, str | None] | None = None,
+    ) -> list[CredentialRecord]:
         """Rewrite many credentials in one transaction (key rotation).
 
         ``also`` runs inside that same transaction where the backend can (the SQLite event store
         shares the connection), so sealed webhook secrets are re-wrapped atomically with them.
+
+        ``expected`` makes it a compare-and-swap: ``(tenant, instance) -> wrapped_key`` as the
+        rotation read them. When any credential of any tenant differs from it (written or added
+        since), nothing is written and those credentials, as they are now, are returned; the
+        caller re-wraps them and tries again. ``[]`` means written.
+
+        ``rotation=(old key id, new key id or None)`` records, in the same transaction and under
+        the lock credential writes take, the new key as current and the old one (and the
+        previously current one) as retired, so ``put_credential`` refuses them from then on.
         """
+        ...
+
+    def vault_key_state(self) -> tuple[str | None, frozenset[str]]:
+        """``(current master key id or None, key ids a rotation retired)``: the vault's fence."""
         ...
 
     # --- credential refresh locks (leases in ``gw_refresh_locks``) ---
@@ -192,11 +218,15 @@ class Vault(Protocol):
     def rotate(
         self,
         records: Sequence[CredentialRecord],
-        commit: Callable[[list[CredentialRecord]], None],
+        commit: Callable[[list[CredentialRecord]], Sequence[CredentialRecord] | None],
         *,
         new_key: bytes | None = None,
     ) -> RotationResult:
-        """Re-wrap every record's data key under a new master key; ``commit`` stores them at once."""
+        """Re-wrap every record's data key under a new master key; ``commit`` stores them at once.
+
+        ``commit`` may instead store nothing and return the records that changed since they were
+        read; those are re-wrapped and everything is committed again (a bounded number of times).
+        """
         ...
 
 

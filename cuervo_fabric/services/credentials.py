@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cuervo_fabric.domain.models import ConnectorInstance
 from cuervo_fabric.errors import (
@@ -33,6 +33,17 @@ __all__ = [
     "Renewer",
     "refresh_leeway",
 ]
+
+#: ``details["reason"]`` of the store's refusal of a record sealed with a retired master key.
+RETIRED_KEY = "master_key_retired"
+
+
+@runtime_checkable
+class Reloadable(Protocol):
+    """A vault that can read its master key again (``LocalVault``)."""
+
+    def reload(self, current_key_id: str | None = None) -> bool: ...
+
 
 #: auth type -> credential_type column value
 CREDENTIAL_TYPES = {
@@ -125,11 +136,12 @@ class CredentialService:
         ctype = CREDENTIAL_TYPES.get(instance.auth_type)
         if ctype is None:
             raise InvalidInputError(f"unknown auth type {instance.auth_type!r}")
-        ciphertext, wrapped, key_id = self.vault.seal(instance.tenant_id, instance.id, secret)
         self._opened.pop((instance.tenant_id, instance.id), None)
         now = self._clock()
-        self.store.put_credential(
-            CredentialRecord(
+
+        def sealed() -> CredentialRecord:
+            ciphertext, wrapped, key_id = self.vault.seal(instance.tenant_id, instance.id, secret)
+            return CredentialRecord(
                 instance_id=instance.id,
                 tenant_id=instance.tenant_id,
                 credential_type=ctype,
@@ -141,6 +153,37 @@ class CredentialService:
                 created_at=created_at or now,
                 metadata=metadata or {},
             )
+
+        try:
+            self.store.put_credential(sealed())
+            return
+        except AuthFailedError as exc:
+            if exc.details.get("reason") != RETIRED_KEY:
+                raise
+            refused = exc
+        # `vault rotate-key` ran in another process after this one loaded its master key: the
+        # store refused a record nobody could open. Take the new key from its source and retry.
+        current = refused.details.get("currentKeyId")
+        if not (isinstance(self.vault, Reloadable) and self.vault.reload(current)):
+            raise self._stale_key(refused) from refused
+        try:
+            self.store.put_credential(sealed())
+        except AuthFailedError as again:
+            if again.details.get("reason") != RETIRED_KEY:
+                raise
+            raise self._stale_key(again) from again
+
+    def _stale_key(self, refused: AuthFailedError) -> AuthFailedError:
+        info = self.vault.peek_key_info()
+        old, current = refused.details.get("keyId"), refused.details.get("currentKeyId")
+        if info is not None and info.source == "env":
+            how = "set CUERVO_FABRIC_KEY to the new key and restart this process"
+        else:
+            how = "restart this process (or set CUERVO_FABRIC_KEY to the new key)"
+        return AuthFailedError(
+            f"the vault's master key was rotated ({old} -> {current}) after this process loaded "
+            f"it, so the credential was not saved: {how}, then log in again if needed",
+            details=dict(refused.details),
         )
 
     def record(self, instance: ConnectorInstance) -> CredentialRecord | None:
@@ -176,12 +219,26 @@ class CredentialService:
         records = list(self.store.iter_all_credentials())
         others = list(sealed.iter_sealed()) if sealed is not None else []
         sealed_ids = {(r.tenant_id, r.instance_id) for r in others}
+        #: (tenant, instance) -> wrapped_key as last read or committed: the compare-and-swap.
+        expected = {(r.tenant_id, r.instance_id): r.wrapped_key for r in records}
 
-        def commit(rewrapped: list[CredentialRecord]) -> None:
+        def commit(rewrapped: list[CredentialRecord]) -> list[CredentialRecord]:
             mine = [r for r in rewrapped if (r.tenant_id, r.instance_id) not in sealed_ids]
             theirs = [r for r in rewrapped if (r.tenant_id, r.instance_id) in sealed_ids]
             also = (lambda: sealed.replace_sealed(theirs)) if sealed is not None and theirs else None
-            self.store.replace_credentials(mine, also=also)
+            # The key being replaced is still the vault's current one until the commit succeeds.
+            info = self.vault.peek_key_info()
+            old_id = info.key_id if info is not None else None
+            new_ids = {r.encryption_key_id for r in rewrapped}
+            rotation = (old_id, next(iter(new_ids)) if len(new_ids) == 1 else None) if old_id else None
+            changed = self.store.replace_credentials(
+                mine, also=also, expected=dict(expected), rotation=rotation
+            )
+            if changed:
+                expected.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in changed})
+            else:
+                expected.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in mine})
+            return changed
 
         return self.vault.rotate([*records, *others], commit, new_key=new_key)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuervo_fabric.domain.models import (
     ConnectorInstance,
@@ -13,16 +14,21 @@ from cuervo_fabric.domain.models import (
     InstanceStatus,
     RateLimits,
 )
-from cuervo_fabric.errors import InvalidInputError
+from cuervo_fabric.errors import AuthFailedError, InvalidInputError
+
+if TYPE_CHECKING:
+    from cuervo_fabric.ports import CredentialRecord
 
 __all__ = [
     "INSTANCE_COLUMNS",
+    "changed_since",
     "dumps",
     "instance_changes_to_columns",
     "instance_from_row",
     "instance_to_row",
     "json_value",
     "registry_row",
+    "retired_key_error",
     "time_text",
 ]
 
@@ -197,3 +203,19 @@ def registry_row(spec: ConnectorSpec, now: str) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def retired_key_error(key_id: str, current: str | None) -> AuthFailedError:
+    """A write sealed with a master key ``vault rotate-key`` replaced (same text on every backend)."""
+    return AuthFailedError(
+        f"the credential was sealed with master key {key_id}, which a key rotation retired "
+        f"(the current key is {current or 'unknown'}); nothing was written",
+        details={"reason": "master_key_retired", "keyId": key_id, "currentKeyId": current},
+    )
+
+
+def changed_since(
+    rows: Sequence[CredentialRecord], expected: Mapping[tuple[str, str], bytes]
+) -> list[CredentialRecord]:
+    """The rows a rotation did not read as they are now: written or added since it read them."""
+    return [r for r in rows if expected.get((r.tenant_id, r.instance_id)) != r.wrapped_key]

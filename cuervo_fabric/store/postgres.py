@@ -23,7 +23,7 @@ import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -38,11 +38,13 @@ from cuervo_fabric.errors import InternalError, InvalidInputError
 from cuervo_fabric.ports import CredentialRecord
 from cuervo_fabric.store._rows import (
     INSTANCE_COLUMNS,
+    changed_since,
     dumps,
     instance_changes_to_columns,
     instance_from_row,
     instance_to_row,
     registry_row,
+    retired_key_error,
 )
 from cuervo_fabric.store.migrations import migrations
 
@@ -416,30 +418,29 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ credentials
     def put_credential(self, record: CredentialRecord) -> None:
-        with self.tenant(record.tenant_id) as cur:
-            cur.execute(
-                "INSERT INTO connector_credentials (id, instance_id, tenant_id, credential_type,"
-                " encrypted_data, wrapped_key, encryption_key_id, expires_at, refreshed_at,"
-                " created_at, metadata) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb)"
-                " ON CONFLICT (tenant_id, instance_id) DO UPDATE SET"
-                " credential_type = excluded.credential_type, encrypted_data = excluded.encrypted_data,"
-                " wrapped_key = excluded.wrapped_key, encryption_key_id = excluded.encryption_key_id,"
-                " expires_at = excluded.expires_at, refreshed_at = excluded.refreshed_at,"
-                " metadata = excluded.metadata",
-                (
-                    uuid.uuid4().hex,
-                    record.instance_id,
-                    record.tenant_id,
-                    record.credential_type,
-                    record.encrypted_data,
-                    record.wrapped_key,
-                    record.encryption_key_id,
-                    _epoch_to_dt(record.expires_at),
-                    _epoch_to_dt(record.refreshed_at),
-                    _epoch_to_dt(record.created_at),
-                    dumps(record.metadata or {}),
-                ),
-            )
+        key_id = record.encryption_key_id
+        for _ in range(3):
+            # The fence is platform state, locked as the owner (FOR SHARE needs UPDATE privilege);
+            # the write itself is tenant work in a savepoint as cuervo_app, so RLS applies to it.
+            with self.owner() as cur:
+                current, retired = _key_state(cur, key_id, lock="FOR SHARE")
+                if key_id in retired:
+                    raise retired_key_error(key_id, current)
+                if current is not None and current not in retired:
+                    with self.tenant(record.tenant_id) as tcur:
+                        _upsert_credential(tcur, record)
+                    return
+            # No current key yet (or a rotation with nothing to re-wrap left none): claim it in
+            # its own statement (upgrading the shared lock would deadlock with another claimer).
+            with self.owner() as cur:
+                cur.execute(
+                    "UPDATE vault_state SET current_key_id = %s WHERE id = 1"
+                    " AND (current_key_id IS NULL"
+                    "      OR current_key_id IN (SELECT key_id FROM vault_retired_keys))"
+                    " AND %s NOT IN (SELECT key_id FROM vault_retired_keys)",
+                    (key_id, key_id),
+                )
+        raise InternalError("the vault's key state (table vault_state) is missing its row")
 
     def get_credential(self, tenant_id: str, instance_id: str) -> CredentialRecord | None:
         with self.tenant(tenant_id) as cur:
@@ -467,17 +468,61 @@ class PostgresStore:
             yield _credential(row)
 
     def replace_credentials(
-        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
-    ) -> None:
+        self,
+        records: Sequence[CredentialRecord],
+        *,
+        also: Callable[[], None] | None = None,
+        expected: Mapping[tuple[str, str], bytes] | None = None,
+        rotation: tuple[str, str | None] | None = None,
+    ) -> list[CredentialRecord]:
+        current: str | None = None
         with self.owner() as cur:
+            if rotation is not None:
+                # First, before any credential row: writers hold this row FOR SHARE while they
+                # write, so from here on none is half-way and none can start.
+                current, _ = _key_state(cur, rotation[0], lock="FOR UPDATE")
+            if expected is not None:
+                rows = cur.execute(
+                    f"SELECT {_CREDENTIAL_COLUMNS} FROM connector_credentials ORDER BY id"
+                ).fetchall()
+                changed = changed_since([_credential(r) for r in rows], expected)
+                if changed:
+                    return changed  # nothing written: the caller re-wraps these and tries again
             for r in records:
+                guard: str = ""
+                params: tuple[bytes | None, ...] = ()
+                if expected is not None:
+                    guard, params = " AND wrapped_key = %s", (expected.get((r.tenant_id, r.instance_id)),)
                 cur.execute(
                     "UPDATE connector_credentials SET encrypted_data = %s, wrapped_key = %s,"
-                    " encryption_key_id = %s WHERE tenant_id = %s AND instance_id = %s",
-                    (r.encrypted_data, r.wrapped_key, r.encryption_key_id, r.tenant_id, r.instance_id),
+                    " encryption_key_id = %s WHERE tenant_id = %s AND instance_id = %s" + guard,
+                    (
+                        r.encrypted_data,
+                        r.wrapped_key,
+                        r.encryption_key_id,
+                        r.tenant_id,
+                        r.instance_id,
+                        *params,
+                    ),
                 )
             if also is not None:
                 also()  # e.g. the event store's sealed webhook secrets: joins this transaction
+            if rotation is not None:
+                old_id, new_id = rotation
+                retire = {old_id} | ({current} if current is not None else set())
+                cur.executemany(
+                    "INSERT INTO vault_retired_keys (key_id) VALUES (%s) ON CONFLICT (key_id) DO NOTHING",
+                    [(k,) for k in sorted(retire - {new_id})],
+                )
+                if new_id is not None:
+                    cur.execute("UPDATE vault_state SET current_key_id = %s WHERE id = 1", (new_id,))
+        return []
+
+    def vault_key_state(self) -> tuple[str | None, frozenset[str]]:
+        with self.owner() as cur:
+            row = cur.execute("SELECT current_key_id FROM vault_state WHERE id = 1").fetchone()
+            retired = cur.execute("SELECT key_id FROM vault_retired_keys").fetchall()
+        return (row["current_key_id"] if row else None), frozenset(r["key_id"] for r in retired)
 
     # ------------------------------------------------------------------ refresh locks
     def try_refresh_lock(
@@ -500,6 +545,48 @@ class PostgresStore:
                 "DELETE FROM gw_refresh_locks WHERE tenant_id = %s AND instance_id = %s AND holder = %s",
                 (tenant_id, instance_id, holder),
             )
+
+
+def _upsert_credential(cur: psycopg.Cursor[dict[str, Any]], record: CredentialRecord) -> None:
+    cur.execute(
+        "INSERT INTO connector_credentials (id, instance_id, tenant_id, credential_type,"
+        " encrypted_data, wrapped_key, encryption_key_id, expires_at, refreshed_at,"
+        " created_at, metadata) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb)"
+        " ON CONFLICT (tenant_id, instance_id) DO UPDATE SET"
+        " credential_type = excluded.credential_type, encrypted_data = excluded.encrypted_data,"
+        " wrapped_key = excluded.wrapped_key, encryption_key_id = excluded.encryption_key_id,"
+        " expires_at = excluded.expires_at, refreshed_at = excluded.refreshed_at,"
+        " metadata = excluded.metadata",
+        (
+            uuid.uuid4().hex,
+            record.instance_id,
+            record.tenant_id,
+            record.credential_type,
+            record.encrypted_data,
+            record.wrapped_key,
+            record.encryption_key_id,
+            _epoch_to_dt(record.expires_at),
+            _epoch_to_dt(record.refreshed_at),
+            _epoch_to_dt(record.created_at),
+            dumps(record.metadata or {}),
+        ),
+    )
+
+
+def _key_state(cur: psycopg.Cursor[dict[str, Any]], key_id: str, *, lock: str) -> tuple[str | None, set[str]]:
+    """Lock the vault's state row (``FOR SHARE`` or ``FOR UPDATE``); its current key id and which of
+    ``key_id`` and it a rotation retired (read after the lock, so after any rotation it waited for)."""
+    row = cur.execute(f"SELECT current_key_id FROM vault_state WHERE id = 1 {lock}").fetchone()
+    if row is None:
+        raise InternalError("the vault's key state (table vault_state) is missing its row")
+    current: str | None = row["current_key_id"]
+    retired = {
+        r["key_id"]
+        for r in cur.execute(
+            "SELECT key_id FROM vault_retired_keys WHERE key_id IN (%s, %s)", (key_id, current or key_id)
+        ).fetchall()
+    }
+    return current, retired
 
 
 def _constraint(exc: psycopg.Error) -> str | None:

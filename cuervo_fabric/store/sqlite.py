@@ -12,7 +12,7 @@ import json
 import mmap
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ from cuervo_fabric.errors import InternalError, InvalidInputError
 from cuervo_fabric.ports import CredentialRecord
 from cuervo_fabric.store._rows import (
     INSTANCE_COLUMNS,
+    changed_since,
     dumps,
     instance_changes_to_columns,
     instance_from_row,
     instance_to_row,
     registry_row,
+    retired_key_error,
 )
 from cuervo_fabric.store.migrations import migrations
 
@@ -231,29 +233,40 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ credentials
     def put_credential(self, record: CredentialRecord) -> None:
-        self.conn.execute(
-            "INSERT INTO connector_credentials (id, instance_id, tenant_id, credential_type,"
-            " encrypted_data, wrapped_key, encryption_key_id, expires_at, refreshed_at,"
-            " created_at, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(tenant_id, instance_id) DO UPDATE SET"
-            " credential_type = excluded.credential_type, encrypted_data = excluded.encrypted_data,"
-            " wrapped_key = excluded.wrapped_key, encryption_key_id = excluded.encryption_key_id,"
-            " expires_at = excluded.expires_at, refreshed_at = excluded.refreshed_at,"
-            " metadata = excluded.metadata",
-            (
-                uuid.uuid4().hex,
-                record.instance_id,
-                record.tenant_id,
-                record.credential_type,
-                record.encrypted_data,
-                record.wrapped_key,
-                record.encryption_key_id,
-                record.expires_at,
-                record.refreshed_at,
-                record.created_at,
-                dumps(record.metadata or {}),
-            ),
-        )
+        with self.transaction() as conn:
+            # Under the write lock: a rotation commits either wholly before or wholly after this.
+            current, retired = _key_state(conn, record.encryption_key_id)
+            if record.encryption_key_id in retired:
+                raise retired_key_error(record.encryption_key_id, current)
+            if current is None or current in retired:
+                conn.execute(
+                    "INSERT INTO vault_state (id, current_key_id) VALUES (1, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET current_key_id = excluded.current_key_id",
+                    (record.encryption_key_id,),
+                )
+            conn.execute(
+                "INSERT INTO connector_credentials (id, instance_id, tenant_id, credential_type,"
+                " encrypted_data, wrapped_key, encryption_key_id, expires_at, refreshed_at,"
+                " created_at, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(tenant_id, instance_id) DO UPDATE SET"
+                " credential_type = excluded.credential_type, encrypted_data = excluded.encrypted_data,"
+                " wrapped_key = excluded.wrapped_key, encryption_key_id = excluded.encryption_key_id,"
+                " expires_at = excluded.expires_at, refreshed_at = excluded.refreshed_at,"
+                " metadata = excluded.metadata",
+                (
+                    uuid.uuid4().hex,
+                    record.instance_id,
+                    record.tenant_id,
+                    record.credential_type,
+                    record.encrypted_data,
+                    record.wrapped_key,
+                    record.encryption_key_id,
+                    record.expires_at,
+                    record.refreshed_at,
+                    record.created_at,
+                    dumps(record.metadata or {}),
+                ),
+            )
 
     def get_credential(self, tenant_id: str, instance_id: str) -> CredentialRecord | None:
         row = self.conn.execute(
@@ -274,23 +287,59 @@ class SqliteStore:
             yield _credential(dict(row))
 
     def replace_credentials(
-        self, records: Sequence[CredentialRecord], *, also: Callable[[], None] | None = None
-    ) -> None:
+        self,
+        records: Sequence[CredentialRecord],
+        *,
+        also: Callable[[], None] | None = None,
+        expected: Mapping[tuple[str, str], bytes] | None = None,
+        rotation: tuple[str, str | None] | None = None,
+    ) -> list[CredentialRecord]:
         with self.transaction() as conn:
+            if expected is not None:
+                rows = conn.execute("SELECT * FROM connector_credentials ORDER BY id").fetchall()
+                changed = changed_since([_credential(dict(r)) for r in rows], expected)
+                if changed:
+                    return changed  # nothing written: the caller re-wraps these and tries again
             if also is not None:
                 also()
             for r in records:
+                guard: str = ""
+                params: tuple[bytes | None, ...] = ()
+                if expected is not None:
+                    guard, params = " AND wrapped_key = ?", (expected.get((r.tenant_id, r.instance_id)),)
                 conn.execute(
                     "UPDATE connector_credentials SET encrypted_data = ?, wrapped_key = ?,"
-                    " encryption_key_id = ? WHERE tenant_id = ? AND instance_id = ?",
+                    " encryption_key_id = ? WHERE tenant_id = ? AND instance_id = ?" + guard,
                     (
                         r.encrypted_data,
                         r.wrapped_key,
                         r.encryption_key_id,
                         r.tenant_id,
                         r.instance_id,
+                        *params,
                     ),
                 )
+            if rotation is not None:
+                old_id, new_id = rotation
+                current, _ = _key_state(conn, old_id)
+                retire = {old_id} | ({current} if current is not None and current != new_id else set())
+                conn.executemany(
+                    "INSERT INTO vault_retired_keys (key_id, retired_at) VALUES (?, ?)"
+                    " ON CONFLICT(key_id) DO NOTHING",
+                    [(k, now_iso()) for k in sorted(retire - {new_id})],
+                )
+                if new_id is not None:
+                    conn.execute(
+                        "INSERT INTO vault_state (id, current_key_id) VALUES (1, ?)"
+                        " ON CONFLICT(id) DO UPDATE SET current_key_id = excluded.current_key_id",
+                        (new_id,),
+                    )
+        return []
+
+    def vault_key_state(self) -> tuple[str | None, frozenset[str]]:
+        row = self.conn.execute("SELECT current_key_id FROM vault_state WHERE id = 1").fetchone()
+        retired = self.conn.execute("SELECT key_id FROM vault_retired_keys").fetchall()
+        return (row[0] if row else None), frozenset(r[0] for r in retired)
 
     # ------------------------------------------------------------------ refresh locks
     def try_refresh_lock(
@@ -310,6 +359,19 @@ class SqliteStore:
             "DELETE FROM gw_refresh_locks WHERE tenant_id = ? AND instance_id = ? AND holder = ?",
             (tenant_id, instance_id, holder),
         )
+
+
+def _key_state(conn: sqlite3.Connection, key_id: str) -> tuple[str | None, set[str]]:
+    """The vault's current key id, and which of ``key_id`` and it a rotation retired."""
+    row = conn.execute("SELECT current_key_id FROM vault_state WHERE id = 1").fetchone()
+    current = row[0] if row else None
+    retired = {
+        r[0]
+        for r in conn.execute(
+            "SELECT key_id FROM vault_retired_keys WHERE key_id IN (?, ?)", (key_id, current or key_id)
+        ).fetchall()
+    }
+    return current, retired
 
 
 def _credential(row: dict[str, Any]) -> CredentialRecord:

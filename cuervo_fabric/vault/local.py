@@ -29,12 +29,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cuervo_fabric.errors import AuthFailedError, InternalError, InvalidInputError
+from cuervo_fabric.errors import AuthFailedError, FabricTimeoutError, InternalError, InvalidInputError
 from cuervo_fabric.ports import CredentialRecord, MasterKeyInfo, RotationResult
 
 __all__ = ["FILE_WARNING", "KEYRING_SERVICE", "LocalVault", "parse_key"]
 
 KEYRING_SERVICE = "cuervo-fabric"
+#: How many times a rotation commits before giving up when credentials keep changing under it.
+COMMIT_ATTEMPTS = 5
 FILE_WARNING = (
     "WARNING: {why}, so the vault's master key is kept in a plain file "
     "({path}, mode 0600). Anyone who can read that file can decrypt your credentials. "
@@ -228,6 +230,25 @@ class LocalVault:
             self._key, self._info = loaded
         return self._info
 
+    def reload(self, current_key_id: str | None = None) -> bool:
+        """Read the master key from its source again; whether the key that seals changed.
+
+        For a process whose key a rotation in another process retired (the store refused its
+        write). ``current_key_id`` is the key the store says is current: when it is a pending key
+        found beside the stored one (a rotation committed but has not, or never, promoted it),
+        it seals from now on. ``CUERVO_FABRIC_KEY`` cannot change under a running process.
+        """
+        before = self._info.key_id if self._info is not None else None
+        loaded = self._load(create=False)
+        if loaded is None:
+            return False
+        self._key, self._info = loaded
+        if current_key_id is not None and current_key_id in self._others:
+            self._key = self._others[current_key_id]
+            self._info = replace(self._info, key_id=current_key_id)
+            self._others = {}
+        return self._info.key_id != before
+
     # -------------------------------------------------------------- the Vault port
     def seal(self, tenant_id: str, instance_id: str, payload: dict[str, Any]) -> tuple[bytes, bytes, str]:
         from cuervo_fabric.vault._crypto import seal_envelope
@@ -288,14 +309,17 @@ class LocalVault:
     def rotate(
         self,
         records: Sequence[CredentialRecord],
-        commit: Callable[[list[CredentialRecord]], None],
+        commit: Callable[[list[CredentialRecord]], Sequence[CredentialRecord] | None],
         *,
         new_key: bytes | None = None,
     ) -> RotationResult:
         """Re-wrap every data key under a new master key; the old key opens nothing afterwards.
 
-        ``commit`` writes the re-wrapped records in one transaction. Nothing changes when a record
-        is sealed with a key this vault does not hold, or when ``new_key`` is the current key.
+        ``commit`` writes the re-wrapped records in one transaction. It may instead write nothing
+        and return the records that changed since they were read (a compare-and-swap that lost):
+        they are re-wrapped and everything is committed again, up to ``COMMIT_ATTEMPTS`` times.
+        Nothing changes when a record is sealed with a key this vault does not hold, or when
+        ``new_key`` is the current key.
         """
         from cuervo_fabric.vault._crypto import generate_master_key, key_id_for
 
@@ -325,8 +349,8 @@ class LocalVault:
             raise InvalidInputError(
                 "the new key must differ from the current key", details={"field": "new-key-stdin"}
             )
-        rewrapped = self._rewrap_all(records, {info.key_id: self._key}, key)
-        self._promote(key, rewrapped, commit)
+        keys = {info.key_id: self._key}
+        rewrapped = self._promote(key, self._rewrap_all(records, keys, key), commit, keys)
         return RotationResult(
             old_key_id=info.key_id, new_key_id=new_id, rewrapped=len(rewrapped), source=info.source
         )
@@ -353,9 +377,16 @@ class LocalVault:
         return out
 
     def _promote(
-        self, key: bytes, rewrapped: list[CredentialRecord], commit: Callable[[list[CredentialRecord]], None]
-    ) -> None:
-        """Store ``key`` as pending, commit the re-wrapped rows, then make ``key`` the current key."""
+        self,
+        key: bytes,
+        rewrapped: list[CredentialRecord],
+        commit: Callable[[list[CredentialRecord]], Sequence[CredentialRecord] | None],
+        keys: dict[str, bytes],
+    ) -> list[CredentialRecord]:
+        """Store ``key`` as pending, commit the re-wrapped rows, then make ``key`` the current key.
+
+        Returns the rows as finally committed (``_commit`` may have re-wrapped fresher ones).
+        """
         from cuervo_fabric.vault._crypto import key_id_for
 
         info = self._info
@@ -365,18 +396,58 @@ class LocalVault:
             from cuervo_fabric.vault.keyring import keyring_set
 
             keyring_set(KEYRING_SERVICE, self.pending_user, encoded)
-            commit(rewrapped)
+            rewrapped = self._commit(key, rewrapped, commit, keys)
             keyring_set(KEYRING_SERVICE, self.keyring_user, encoded)
             self._drop_pending()
         elif info.source == "file":
             _write_private(self.pending_file, encoded.encode() + b"\n", exclusive=False)
-            commit(rewrapped)
+            rewrapped = self._commit(key, rewrapped, commit, keys)
             os.replace(self.pending_file, self.key_file)
         else:
-            commit(rewrapped)
+            rewrapped = self._commit(key, rewrapped, commit, keys)
         self._key = key
         self._info = MasterKeyInfo(key_id_for(key), info.source, info.detail, info.secure)
         self._others = {}
+        return rewrapped
+
+    def _commit(
+        self,
+        key: bytes,
+        rewrapped: list[CredentialRecord],
+        commit: Callable[[list[CredentialRecord]], Sequence[CredentialRecord] | None],
+        keys: dict[str, bytes],
+    ) -> list[CredentialRecord]:
+        """``commit`` the rows; while it answers with rows written since they were read (a login or
+        a token refresh in another process), re-wrap those too and commit again.
+
+        The old key is still held here, so a fresher row sealed with it re-wraps like the others.
+        Nothing is committed until a round finds nothing changed, and the pending key stays
+        stored meanwhile, so a failure here leaves the state a crash before step 2 leaves.
+        """
+        from cuervo_fabric.vault._crypto import key_id_for
+
+        new_id = key_id_for(key)
+        for _ in range(COMMIT_ATTEMPTS):
+            changed = commit(rewrapped)
+            if not changed:
+                return rewrapped
+            strangers = sorted({r.encryption_key_id for r in changed} - set(keys) - {new_id})
+            if strangers:
+                raise AuthFailedError(
+                    f"cannot rotate: a credential written during the rotation is sealed with key(s) "
+                    f"this vault does not hold ({', '.join(strangers)}); nothing was changed",
+                    details={"keyIds": strangers},
+                )
+            fresh = [r for r in changed if r.encryption_key_id == new_id]
+            fresh += self._rewrap_all([r for r in changed if r.encryption_key_id != new_id], keys, key)
+            by_instance = {(r.tenant_id, r.instance_id): r for r in rewrapped}
+            by_instance.update({(r.tenant_id, r.instance_id): r for r in fresh})
+            rewrapped = list(by_instance.values())
+        raise FabricTimeoutError(
+            f"cannot rotate: credentials kept changing while they were re-wrapped ({COMMIT_ATTEMPTS} "
+            "attempts); nothing was changed, try again",
+            retryable=True,
+        )
 
     def _drop_pending(self) -> None:
         if self._info is not None and self._info.source == "keyring":
@@ -389,7 +460,9 @@ class LocalVault:
         self._others = {}
 
     def _settle_pending(
-        self, records: list[CredentialRecord], commit: Callable[[list[CredentialRecord]], None]
+        self,
+        records: list[CredentialRecord],
+        commit: Callable[[list[CredentialRecord]], Sequence[CredentialRecord] | None],
     ) -> list[CredentialRecord]:
         """Finish a rotation a crash interrupted, so every credential is on one key again."""
         if not self._others:
@@ -402,8 +475,8 @@ class LocalVault:
             return records
         current_id = self._info.key_id
         stale = [r for r in records if r.encryption_key_id == current_id]
-        moved = self._rewrap_all(stale, {current_id: self._key}, pending)
-        self._promote(pending, moved, commit)
+        keys = {current_id: self._key}
+        moved = self._promote(pending, self._rewrap_all(stale, keys, pending), commit, keys)
         by_instance = {(r.tenant_id, r.instance_id): r for r in moved}
         return [by_instance.get((r.tenant_id, r.instance_id), r) for r in records]
 
