@@ -266,6 +266,13 @@ class LocalVault:
             return key
         if key_id in self._others:
             return self._others[key_id]
+        # A rotation in another process may have replaced the key this (long-running) process
+        # loaded: read it from its source again before giving up.
+        if self._info.source != "env" and self.reload(key_id):
+            if key_id == self._info.key_id:
+                return self._key if self._key is not None else key
+            if key_id in self._others:
+                return self._others[key_id]
         raise AuthFailedError(
             f"this credential was sealed with master key {key_id}, but the current key is "
             f"{self._info.key_id} (from {self._info.source}); set CUERVO_FABRIC_KEY to the key "
