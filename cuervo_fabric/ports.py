@@ -387,7 +387,14 @@ class WebhookStore(Protocol):
     """Outgoing webhook subscriptions with their attempt log, and inbound endpoints."""
 
     def insert_subscription(self, subscription: WebhookSubscription, subscriber: Subscriber) -> None:
-        """Insert the subscription and its event subscriber together."""
+        """Insert the subscription and its event subscriber together.
+
+        Fenced by the vault's key state like ``Store.put_credential`` (so are
+        ``update_subscription_secrets`` and ``put_endpoint``): atomically with the write, a secret
+        sealed with a master key a rotation retired is refused with ``AuthFailedError``
+        (``details``: ``reason="master_key_retired"``, ``keyId``, ``currentKeyId``) and nothing is
+        written; when no key is current yet, the secret's key becomes the current one.
+        """
         ...
 
     def get_subscription(self, tenant_id: str, ref: str) -> WebhookSubscription | None:
@@ -402,7 +409,9 @@ class WebhookStore(Protocol):
 
     def update_subscription_secrets(
         self, tenant_id: str, subscription_id: str, sealed: Sealed, secret_hash: str
-    ) -> bool: ...
+    ) -> bool:
+        """Replace the sealed secrets; fenced like ``insert_subscription``."""
+        ...
 
     def set_subscription_active(
         self, tenant_id: str, subscription_id: str, active: bool, reason: str | None = None
@@ -412,7 +421,9 @@ class WebhookStore(Protocol):
         self, tenant_id: str, subscription_id: str, *, limit: int = 50, event_id: str | None = None
     ) -> list[WebhookAttempt]: ...
 
-    def put_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+    def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Insert or replace the instance's endpoint; fenced like ``insert_subscription``."""
+        ...
 
     def get_endpoint(self, instance_id: str) -> WebhookEndpoint | None:
         """Any tenant's: the receiver learns the tenant from the endpoint."""
@@ -428,7 +439,17 @@ class WebhookStore(Protocol):
         """Every sealed webhook secret as a record ``Vault.rotate`` re-wraps (master key rotation)."""
         ...
 
-    def replace_sealed(self, records: Sequence[CredentialRecord]) -> None: ...
+    def replace_sealed(
+        self, records: Sequence[CredentialRecord], *, expected: Mapping[tuple[str, str], bytes] | None = None
+    ) -> list[CredentialRecord]:
+        """Write re-wrapped sealed secrets back, joining an open transaction (the rotation's).
+
+        ``expected`` makes it a compare-and-swap, as ``Store.replace_credentials``: ``(tenant,
+        subject) -> wrapped_key`` as the rotation read them. When any sealed secret differs from it
+        (written or added since), nothing is written and those secrets, as they are now, are
+        returned; the caller re-wraps them and tries again. ``[]`` means written.
+        """
+        ...
 
 
 class EventWebhookStore(EventStore, WebhookStore, Protocol):

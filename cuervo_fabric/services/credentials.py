@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cuervo_fabric.domain.models import ConnectorInstance
 from cuervo_fabric.errors import (
@@ -25,6 +25,7 @@ from cuervo_fabric.errors import (
     InvalidInputError,
 )
 from cuervo_fabric.ports import CredentialRecord, RotationResult, Store, Vault, WebhookStore
+from cuervo_fabric.services._fence import write_fenced
 
 __all__ = [
     "CREDENTIAL_TYPES",
@@ -33,17 +34,6 @@ __all__ = [
     "Renewer",
     "refresh_leeway",
 ]
-
-#: ``details["reason"]`` of the store's refusal of a record sealed with a retired master key.
-RETIRED_KEY = "master_key_retired"
-
-
-@runtime_checkable
-class Reloadable(Protocol):
-    """A vault that can read its master key again (``LocalVault``)."""
-
-    def reload(self, current_key_id: str | None = None) -> bool: ...
-
 
 #: auth type -> credential_type column value
 CREDENTIAL_TYPES = {
@@ -154,37 +144,7 @@ class CredentialService:
                 metadata=metadata or {},
             )
 
-        try:
-            self.store.put_credential(sealed())
-            return
-        except AuthFailedError as exc:
-            if exc.details.get("reason") != RETIRED_KEY:
-                raise
-            refused = exc
-        # `vault rotate-key` ran in another process after this one loaded its master key: the
-        # store refused a record nobody could open. Take the new key from its source and retry.
-        current = refused.details.get("currentKeyId")
-        if not (isinstance(self.vault, Reloadable) and self.vault.reload(current)):
-            raise self._stale_key(refused) from refused
-        try:
-            self.store.put_credential(sealed())
-        except AuthFailedError as again:
-            if again.details.get("reason") != RETIRED_KEY:
-                raise
-            raise self._stale_key(again) from again
-
-    def _stale_key(self, refused: AuthFailedError) -> AuthFailedError:
-        info = self.vault.peek_key_info()
-        old, current = refused.details.get("keyId"), refused.details.get("currentKeyId")
-        if info is not None and info.source == "env":
-            how = "set CUERVO_FABRIC_KEY to the new key and restart this process"
-        else:
-            how = "restart this process (or set CUERVO_FABRIC_KEY to the new key)"
-        return AuthFailedError(
-            f"the vault's master key was rotated ({old} -> {current}) after this process loaded "
-            f"it, so the credential was not saved: {how}, then log in again if needed",
-            details=dict(refused.details),
-        )
+        write_fenced(self.vault, sealed, self.store.put_credential, "credential", "log in again if needed")
 
     def record(self, instance: ConnectorInstance) -> CredentialRecord | None:
         return self.store.get_credential(instance.tenant_id, instance.id)
@@ -221,23 +181,49 @@ class CredentialService:
         sealed_ids = {(r.tenant_id, r.instance_id) for r in others}
         #: (tenant, instance) -> wrapped_key as last read or committed: the compare-and-swap.
         expected = {(r.tenant_id, r.instance_id): r.wrapped_key for r in records}
+        #: The same for the sealed webhook secrets, keyed by (tenant, vault subject).
+        expected_sealed = {(r.tenant_id, r.instance_id): r.wrapped_key for r in others}
+
+        class SealedChanged(Exception):
+            """Rolls the rotation's transaction back: sealed secrets changed since they were read."""
+
+            def __init__(self, rows: list[CredentialRecord]) -> None:
+                super().__init__()
+                self.rows = rows
 
         def commit(rewrapped: list[CredentialRecord]) -> list[CredentialRecord]:
             mine = [r for r in rewrapped if (r.tenant_id, r.instance_id) not in sealed_ids]
             theirs = [r for r in rewrapped if (r.tenant_id, r.instance_id) in sealed_ids]
-            also = (lambda: sealed.replace_sealed(theirs)) if sealed is not None and theirs else None
+
+            def also() -> None:
+                # Inside the credentials' transaction (after it locked the key state): a sealed
+                # secret written or added since it was read makes the whole transaction roll back.
+                assert sealed is not None
+                changed = sealed.replace_sealed(theirs, expected=dict(expected_sealed))
+                if changed:
+                    raise SealedChanged(changed)
+
             # The key being replaced is still the vault's current one until the commit succeeds.
             info = self.vault.peek_key_info()
             old_id = info.key_id if info is not None else None
             new_ids = {r.encryption_key_id for r in rewrapped}
             rotation = (old_id, next(iter(new_ids)) if len(new_ids) == 1 else None) if old_id else None
-            changed = self.store.replace_credentials(
-                mine, also=also, expected=dict(expected), rotation=rotation
-            )
+            try:
+                changed = self.store.replace_credentials(
+                    mine,
+                    also=also if sealed is not None else None,
+                    expected=dict(expected),
+                    rotation=rotation,
+                )
+            except SealedChanged as lost:
+                sealed_ids.update((r.tenant_id, r.instance_id) for r in lost.rows)
+                expected_sealed.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in lost.rows})
+                return lost.rows
             if changed:
                 expected.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in changed})
             else:
                 expected.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in mine})
+                expected_sealed.update({(r.tenant_id, r.instance_id): r.wrapped_key for r in theirs})
             return changed
 
         return self.vault.rotate([*records, *others], commit, new_key=new_key)

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cuervo_fabric.domain.models import ConnectorInstance, InstanceStatus, IntegrationEvent
 from cuervo_fabric.domain.subscriptions import (
@@ -42,6 +42,7 @@ from cuervo_fabric.errors import (
     NotFoundError,
 )
 from cuervo_fabric.ports import ConnectorRegistry, CredentialRecord, EventStore, Store, Vault, WebhookStore
+from cuervo_fabric.services._fence import write_fenced
 
 __all__ = [
     "InboundRequest",
@@ -73,6 +74,18 @@ def _subject(kind: str, ident: str) -> str:
 def _seal(vault: Vault, tenant: str, subject: str, payload: dict[str, Any]) -> Sealed:
     ciphertext, wrapped, key_id = vault.seal(tenant, subject, payload)
     return Sealed(ciphertext, wrapped, key_id)
+
+
+_T = TypeVar("_T")
+
+
+def _write_sealed(
+    vault: Vault, tenant: str, subject: str, payload: dict[str, Any], write: Callable[[Sealed], _T]
+) -> _T:
+    """Seal ``payload`` and ``write`` it, fenced by the vault's key state (``services._fence``)."""
+    return write_fenced(
+        vault, lambda: _seal(vault, tenant, subject, payload), write, "webhook secret", "try again"
+    )
 
 
 def _open(vault: Vault, tenant: str, subject: str, sealed: Sealed) -> dict[str, Any]:
@@ -351,17 +364,23 @@ class WebhookService:
             secret, source = spec.verifier.generate_secret(), "generated"
         now = iso(self.clock())
         if changed:
-            self.hooks.put_endpoint(
-                WebhookEndpoint(
-                    instance_id=instance.id,
-                    tenant_id=instance.tenant_id,
-                    connector_id=instance.connector_id,
-                    token_hash=fingerprint(token),
-                    sealed=_seal(self.vault, instance.tenant_id, subject, {"secret": secret, "token": token}),
-                    secret_source=source,
-                    created_at=existing.created_at if existing else now,
-                    updated_at=now,
-                )
+            _write_sealed(
+                self.vault,
+                instance.tenant_id,
+                subject,
+                {"secret": secret, "token": token},
+                lambda sealed: self.hooks.put_endpoint(
+                    WebhookEndpoint(
+                        instance_id=instance.id,
+                        tenant_id=instance.tenant_id,
+                        connector_id=instance.connector_id,
+                        token_hash=fingerprint(token),
+                        sealed=sealed,
+                        secret_source=source,
+                        created_at=existing.created_at if existing else now,
+                        updated_at=now,
+                    )
+                ),
             )
         current = self.hooks.get_endpoint(instance.id)
         assert current is not None
@@ -424,27 +443,7 @@ class WebhookService:
         policy = RetryPolicy(max_retries=retries, backoff_ms=delays, jitter=WEBHOOK_POLICY.jitter)
         sid = uuid.uuid4().hex
         secret = _new_whsec()
-        sealed = _seal(
-            self.vault,
-            tenant,
-            _subject("webhook-subscription", sid),
-            {"secrets": [{"secret": secret, "expiresAt": None}], "headers": custom},
-        )
-        sub = WebhookSubscription(
-            id=sid,
-            tenant_id=tenant,
-            url=url,
-            events=patterns,
-            active=True,
-            header_names=tuple(custom),
-            policy=policy,
-            timeout_ms=timeout_ms,
-            created_by=self.user,
-            created_at=iso(self.clock()),
-            sealed=sealed,
-            secret_hash=fingerprint(secret),
-            description=description,
-        )
+        created_at = iso(self.clock())
         subscriber = Subscriber(
             id=sid,
             name=f"webhook:{sid}",
@@ -454,7 +453,33 @@ class WebhookService:
             concurrency=DEFAULT_WEBHOOK_CONCURRENCY,
             policy=policy,
         )
-        self.hooks.insert_subscription(sub, subscriber)
+
+        def insert(sealed: Sealed) -> WebhookSubscription:
+            sub = WebhookSubscription(
+                id=sid,
+                tenant_id=tenant,
+                url=url,
+                events=patterns,
+                active=True,
+                header_names=tuple(custom),
+                policy=policy,
+                timeout_ms=timeout_ms,
+                created_by=self.user,
+                created_at=created_at,
+                sealed=sealed,
+                secret_hash=fingerprint(secret),
+                description=description,
+            )
+            self.hooks.insert_subscription(sub, subscriber)
+            return sub
+
+        sub = _write_sealed(
+            self.vault,
+            tenant,
+            _subject("webhook-subscription", sid),
+            {"secrets": [{"secret": secret, "expiresAt": None}], "headers": custom},
+            insert,
+        )
         return sub, secret
 
     def get(self, tenant: str, ref: str) -> WebhookSubscription:
@@ -520,8 +545,13 @@ class WebhookService:
             "secrets": [{"secret": secret, "expiresAt": None}, *kept],
             "headers": data.get("headers") or {},
         }
-        self.hooks.update_subscription_secrets(
-            tenant, sub.id, _seal(self.vault, tenant, subject, payload), fingerprint(secret)
+        hashed = fingerprint(secret)
+        _write_sealed(
+            self.vault,
+            tenant,
+            subject,
+            payload,
+            lambda sealed: self.hooks.update_subscription_secrets(tenant, sub.id, sealed, hashed),
         )
         return self.get(tenant, sub.id), secret
 

@@ -206,9 +206,10 @@ def registry_row(spec: ConnectorSpec, now: str) -> dict[str, Any]:
 
 
 def retired_key_error(key_id: str, current: str | None) -> AuthFailedError:
-    """A write sealed with a master key ``vault rotate-key`` replaced (same text on every backend)."""
+    """A write (a credential, a webhook secret) sealed with a master key ``vault rotate-key``
+    replaced (same text on every backend)."""
     return AuthFailedError(
-        f"the credential was sealed with master key {key_id}, which a key rotation retired "
+        f"the secret was sealed with master key {key_id}, which a key rotation retired "
         f"(the current key is {current or 'unknown'}); nothing was written",
         details={"reason": "master_key_retired", "keyId": key_id, "currentKeyId": current},
     )

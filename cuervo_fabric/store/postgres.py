@@ -48,7 +48,7 @@ from cuervo_fabric.store._rows import (
 )
 from cuervo_fabric.store.migrations import migrations
 
-__all__ = ["APP_ROLE", "PostgresStore", "split_schema"]
+__all__ = ["APP_ROLE", "PostgresStore", "key_state", "split_schema"]
 
 #: The non-owner role tenant-scoped statements run as (created by migration 0001).
 APP_ROLE = "cuervo_app"
@@ -418,20 +418,29 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ credentials
     def put_credential(self, record: CredentialRecord) -> None:
-        key_id = record.encryption_key_id
+        with self.fenced(record.tenant_id, record.encryption_key_id) as cur:
+            _upsert_credential(cur, record)
+
+    @contextlib.contextmanager
+    def fenced(self, tenant_id: str, key_id: str) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """Tenant work writing a secret sealed with ``key_id``, fenced by the vault's key state.
+
+        The ``vault_state`` row is platform state, locked ``FOR SHARE`` as the owner (FOR SHARE
+        needs UPDATE privilege) and held while the caller writes as ``cuervo_app`` in a savepoint,
+        so RLS applies to the write and a rotation (``FOR UPDATE``) commits wholly before or after
+        it. A retired key is refused (``AuthFailedError``, ``reason="master_key_retired"``) and
+        nothing is written; when no key is current yet, ``key_id`` is claimed first, in its own
+        statement (upgrading the shared lock would deadlock with another claimer).
+        """
         for _ in range(3):
-            # The fence is platform state, locked as the owner (FOR SHARE needs UPDATE privilege);
-            # the write itself is tenant work in a savepoint as cuervo_app, so RLS applies to it.
             with self.owner() as cur:
-                current, retired = _key_state(cur, key_id, lock="FOR SHARE")
+                current, retired = key_state(cur, key_id, lock="FOR SHARE")
                 if key_id in retired:
                     raise retired_key_error(key_id, current)
                 if current is not None and current not in retired:
-                    with self.tenant(record.tenant_id) as tcur:
-                        _upsert_credential(tcur, record)
+                    with self.tenant(tenant_id) as tcur:
+                        yield tcur
                     return
-            # No current key yet (or a rotation with nothing to re-wrap left none): claim it in
-            # its own statement (upgrading the shared lock would deadlock with another claimer).
             with self.owner() as cur:
                 cur.execute(
                     "UPDATE vault_state SET current_key_id = %s WHERE id = 1"
@@ -480,7 +489,7 @@ class PostgresStore:
             if rotation is not None:
                 # First, before any credential row: writers hold this row FOR SHARE while they
                 # write, so from here on none is half-way and none can start.
-                current, _ = _key_state(cur, rotation[0], lock="FOR UPDATE")
+                current, _ = key_state(cur, rotation[0], lock="FOR UPDATE")
             if expected is not None:
                 rows = cur.execute(
                     f"SELECT {_CREDENTIAL_COLUMNS} FROM connector_credentials ORDER BY id"
@@ -573,7 +582,7 @@ def _upsert_credential(cur: psycopg.Cursor[dict[str, Any]], record: CredentialRe
     )
 
 
-def _key_state(cur: psycopg.Cursor[dict[str, Any]], key_id: str, *, lock: str) -> tuple[str | None, set[str]]:
+def key_state(cur: psycopg.Cursor[dict[str, Any]], key_id: str, *, lock: str) -> tuple[str | None, set[str]]:
     """Lock the vault's state row (``FOR SHARE`` or ``FOR UPDATE``); its current key id and which of
     ``key_id`` and it a rotation retired (read after the lock, so after any rotation it waited for)."""
     row = cur.execute(f"SELECT current_key_id FROM vault_state WHERE id = 1 {lock}").fetchone()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -53,7 +53,7 @@ from cuervo_fabric.store._event_rows import (
     subscriber_from_row,
     subscription_from_row,
 )
-from cuervo_fabric.store._rows import dumps
+from cuervo_fabric.store._rows import changed_since, dumps
 from cuervo_fabric.store.postgres import PostgresStore, _to_dt
 
 __all__ = ["PostgresEventStore"]
@@ -96,6 +96,11 @@ class PostgresEventStore:
 
     def _owner(self) -> contextlib.AbstractContextManager[Cursor]:
         return self.store.owner()
+
+    def _fenced(self, tenant_id: str, key_id: str) -> contextlib.AbstractContextManager[Cursor]:
+        """The tenant's write of a sealed webhook secret, fenced like a credential's
+        (``PostgresStore.fenced``)."""
+        return self.store.fenced(tenant_id, key_id)
 
     # ------------------------------------------------------------------ the log
     def append_events(
@@ -617,7 +622,7 @@ class PostgresEventStore:
     # ------------------------------------------------------------------ outgoing webhooks
     def insert_subscription(self, subscription: WebhookSubscription, subscriber: Subscriber) -> None:
         s = subscription
-        with self._tenant(s.tenant_id) as cur:
+        with self._fenced(s.tenant_id, s.sealed.key_id) as cur:
             self.upsert_subscriber(subscriber)
             cur.execute(
                 "INSERT INTO webhook_subscriptions (id, tenant_id, url, events, secret_hash, active,"
@@ -699,7 +704,7 @@ class PostgresEventStore:
     def update_subscription_secrets(
         self, tenant_id: str, subscription_id: str, sealed: Sealed, secret_hash: str
     ) -> bool:
-        with self._tenant(tenant_id) as cur:
+        with self._fenced(tenant_id, sealed.key_id) as cur:
             cur.execute(
                 "UPDATE webhook_subscriptions SET sealed_secrets = %s, sealed_key = %s, sealed_key_id = %s,"
                 " secret_hash = %s, updated_at = %s WHERE tenant_id = %s AND id = %s",
@@ -751,7 +756,7 @@ class PostgresEventStore:
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
         e = endpoint
-        with self._tenant(e.tenant_id) as cur:
+        with self._fenced(e.tenant_id, e.sealed.key_id) as cur:
             cur.execute(
                 "INSERT INTO webhook_endpoints (instance_id, tenant_id, connector_id, token_hash,"
                 " sealed_secret, sealed_key, sealed_key_id, secret_source, created_at, updated_at)"
@@ -833,9 +838,22 @@ class PostgresEventStore:
         ]
         return out
 
-    def replace_sealed(self, records: Sequence[CredentialRecord]) -> None:
-        """Write re-wrapped keys back (joins an open transaction, e.g. the credentials')."""
+    def replace_sealed(
+        self, records: Sequence[CredentialRecord], *, expected: Mapping[tuple[str, str], bytes] | None = None
+    ) -> list[CredentialRecord]:
+        """Write re-wrapped keys back (joins an open transaction, e.g. the credentials').
+
+        ``expected`` makes it a compare-and-swap, as ``Store.replace_credentials``: ``(tenant,
+        subject) -> wrapped_key`` as the rotation read them. When any sealed secret differs from it
+        (written or added since), nothing is written and those secrets, as they are now, are
+        returned. ``[]`` means written. Atomic when the enclosing transaction holds the
+        ``vault_state`` row ``FOR UPDATE`` (the rotation's): fenced writers hold it ``FOR SHARE``.
+        """
         with self._owner() as cur:
+            if expected is not None:
+                changed = changed_since(self.iter_sealed(), expected)
+                if changed:
+                    return changed
             for r in records:
                 kind, _, ident = r.instance_id.partition(":")
                 table, key = (
@@ -843,9 +861,15 @@ class PostgresEventStore:
                     if kind == "webhook-endpoint"
                     else ("webhook_subscriptions", "id")
                 )
+                guard: sql.Composable = sql.SQL("")
+                params: tuple[bytes | None, ...] = ()
+                if expected is not None:
+                    guard = sql.SQL(" AND sealed_key = %s")
+                    params = (expected.get((r.tenant_id, r.instance_id)),)
                 cur.execute(
                     sql.SQL(
-                        "UPDATE {} SET sealed_key = %s, sealed_key_id = %s WHERE tenant_id = %s AND {} = %s"
-                    ).format(sql.Identifier(table), sql.Identifier(key)),
-                    (r.wrapped_key, r.encryption_key_id, r.tenant_id, ident),
+                        "UPDATE {} SET sealed_key = %s, sealed_key_id = %s WHERE tenant_id = %s AND {} = %s{}"
+                    ).format(sql.Identifier(table), sql.Identifier(key), guard),
+                    (r.wrapped_key, r.encryption_key_id, r.tenant_id, ident, *params),
                 )
+        return []

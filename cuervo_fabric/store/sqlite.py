@@ -32,7 +32,7 @@ from cuervo_fabric.store._rows import (
 )
 from cuervo_fabric.store.migrations import migrations
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "key_state"]
 
 BUSY_TIMEOUT_S = 30.0
 #: The WAL-index header: two copies of 48 bytes at the start of the ``-shm`` file.
@@ -235,7 +235,7 @@ class SqliteStore:
     def put_credential(self, record: CredentialRecord) -> None:
         with self.transaction() as conn:
             # Under the write lock: a rotation commits either wholly before or wholly after this.
-            current, retired = _key_state(conn, record.encryption_key_id)
+            current, retired = key_state(conn, record.encryption_key_id)
             if record.encryption_key_id in retired:
                 raise retired_key_error(record.encryption_key_id, current)
             if current is None or current in retired:
@@ -321,7 +321,7 @@ class SqliteStore:
                 )
             if rotation is not None:
                 old_id, new_id = rotation
-                current, _ = _key_state(conn, old_id)
+                current, _ = key_state(conn, old_id)
                 retire = {old_id} | ({current} if current is not None and current != new_id else set())
                 conn.executemany(
                     "INSERT INTO vault_retired_keys (key_id, retired_at) VALUES (?, ?)"
@@ -361,7 +361,7 @@ class SqliteStore:
         )
 
 
-def _key_state(conn: sqlite3.Connection, key_id: str) -> tuple[str | None, set[str]]:
+def key_state(conn: sqlite3.Connection, key_id: str) -> tuple[str | None, set[str]]:
     """The vault's current key id, and which of ``key_id`` and it a rotation retired."""
     row = conn.execute("SELECT current_key_id FROM vault_state WHERE id = 1").fetchone()
     current = row[0] if row else None

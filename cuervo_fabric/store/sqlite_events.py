@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from cuervo_fabric.domain.models import IntegrationEvent
@@ -39,8 +39,8 @@ from cuervo_fabric.store._event_rows import (
     subscriber_from_row,
     subscription_from_row,
 )
-from cuervo_fabric.store._rows import dumps
-from cuervo_fabric.store.sqlite import SqliteStore
+from cuervo_fabric.store._rows import changed_since, dumps, retired_key_error
+from cuervo_fabric.store.sqlite import SqliteStore, key_state
 
 __all__ = ["SqliteEventStore"]
 
@@ -77,6 +77,26 @@ class SqliteEventStore:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _fenced(self, key_id: str) -> Iterator[sqlite3.Connection]:
+        """The write transaction of a sealed webhook secret, fenced by the vault's key state.
+
+        Under the write lock (as ``SqliteStore.put_credential``): a secret sealed with a master key
+        a rotation retired is refused (``AuthFailedError``, ``reason="master_key_retired"``) and
+        nothing is written; when no key is current yet, the secret's key becomes the current one.
+        """
+        with self.transaction() as conn:
+            current, retired = key_state(conn, key_id)
+            if key_id in retired:
+                raise retired_key_error(key_id, current)
+            if current is None or current in retired:
+                conn.execute(
+                    "INSERT INTO vault_state (id, current_key_id) VALUES (1, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET current_key_id = excluded.current_key_id",
+                    (key_id,),
+                )
+            yield conn
 
     # ------------------------------------------------------------------ the log
     def append_events(
@@ -588,7 +608,7 @@ class SqliteEventStore:
     # ------------------------------------------------------------------ outgoing webhooks
     def insert_subscription(self, subscription: WebhookSubscription, subscriber: Subscriber) -> None:
         s = subscription
-        with self.transaction() as conn:
+        with self._fenced(s.sealed.key_id) as conn:
             self.upsert_subscriber(subscriber)
             conn.execute(
                 "INSERT INTO webhook_subscriptions (id, tenant_id, url, events, secret_hash, active,"
@@ -664,7 +684,7 @@ class SqliteEventStore:
     def update_subscription_secrets(
         self, tenant_id: str, subscription_id: str, sealed: Sealed, secret_hash: str
     ) -> bool:
-        with self.transaction() as conn:
+        with self._fenced(sealed.key_id) as conn:
             cur = conn.execute(
                 "UPDATE webhook_subscriptions SET sealed_secrets = ?, sealed_key = ?, sealed_key_id = ?,"
                 " secret_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
@@ -710,7 +730,7 @@ class SqliteEventStore:
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
         e = endpoint
-        with self.transaction() as conn:
+        with self._fenced(e.sealed.key_id) as conn:
             conn.execute(
                 "INSERT INTO webhook_endpoints (instance_id, tenant_id, connector_id, token_hash,"
                 " sealed_secret, sealed_key, sealed_key_id, secret_source, created_at, updated_at)"
@@ -778,9 +798,21 @@ class SqliteEventStore:
         ]
         return out
 
-    def replace_sealed(self, records: Sequence[CredentialRecord]) -> None:
-        """Write re-wrapped keys back (joins an open transaction, e.g. the credentials')."""
+    def replace_sealed(
+        self, records: Sequence[CredentialRecord], *, expected: Mapping[tuple[str, str], bytes] | None = None
+    ) -> list[CredentialRecord]:
+        """Write re-wrapped keys back (joins an open transaction, e.g. the credentials').
+
+        ``expected`` makes it a compare-and-swap, as ``Store.replace_credentials``: ``(tenant,
+        subject) -> wrapped_key`` as the rotation read them. When any sealed secret differs from it
+        (written or added since), nothing is written and those secrets, as they are now, are
+        returned. ``[]`` means written.
+        """
         with self.transaction() as conn:
+            if expected is not None:
+                changed = changed_since(self.iter_sealed(), expected)
+                if changed:
+                    return changed
             for r in records:
                 kind, _, ident = r.instance_id.partition(":")
                 table, key = (
@@ -788,10 +820,16 @@ class SqliteEventStore:
                     if kind == "webhook-endpoint"
                     else ("webhook_subscriptions", "id")
                 )
+                guard: str = ""
+                params: tuple[bytes | None, ...] = ()
+                if expected is not None:
+                    guard, params = " AND sealed_key = ?", (expected.get((r.tenant_id, r.instance_id)),)
                 conn.execute(
-                    f"UPDATE {table} SET sealed_key = ?, sealed_key_id = ? WHERE tenant_id = ? AND {key} = ?",
-                    (r.wrapped_key, r.encryption_key_id, r.tenant_id, ident),
+                    f"UPDATE {table} SET sealed_key = ?, sealed_key_id = ?"
+                    f" WHERE tenant_id = ? AND {key} = ?{guard}",
+                    (r.wrapped_key, r.encryption_key_id, r.tenant_id, ident, *params),
                 )
+        return []
 
     def touch_endpoints(self, received: dict[str, int], at: str) -> None:
         if not received:

@@ -20,10 +20,10 @@ from tests.vault.conftest import NO_KEYRING, run
 TOKEN = "tok_reader_s3cr3t"
 
 
-def test_a_running_fabric_opens_credentials_after_another_process_rotates_the_key(
-    home: Path, api: LoopbackServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    steps = [
+def _install(home: Path, url: str, *, key: str | None) -> None:
+    """``api``, logged in by real processes; ``key=None``: a key file (no env key, no keyring)."""
+    extra = ["--insecure-storage"] if key is None else []
+    for step in (
         run(
             home,
             "connector",
@@ -32,25 +32,20 @@ def test_a_running_fabric_opens_credentials_after_another_process_rotates_the_ke
             "--name",
             "api",
             "--set",
-            f"base_url={api.url}",
+            f"base_url={url}",
             "--set",
             "auth_type=bearer_token",
-            key=None,
+            key=key,
         ),
-        run(
-            home,
-            "--json",
-            "auth",
-            "login",
-            "api",
-            "--with-token",
-            "--insecure-storage",
-            input=TOKEN + "\n",
-            key=None,
-        ),
-    ]
-    for step in steps:
+        run(home, "--json", "auth", "login", "api", "--with-token", *extra, input=TOKEN + "\n", key=key),
+    ):
         assert step.returncode == 0, step.stdout + step.stderr
+
+
+def test_a_running_fabric_opens_credentials_after_another_process_rotates_the_key(
+    home: Path, api: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install(home, api.url, key=None)
     assert (home / "master.key").exists()
 
     monkeypatch.delenv("CUERVO_FABRIC_KEY")
@@ -82,22 +77,7 @@ def test_a_credential_sealed_with_a_foreign_key_still_fails_clearly(
     home: Path, api: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reading the key again does not help a credential sealed with a key nobody here holds."""
-    for step in (
-        run(
-            home,
-            "connector",
-            "install",
-            "http",
-            "--name",
-            "api",
-            "--set",
-            f"base_url={api.url}",
-            "--set",
-            "auth_type=bearer_token",
-        ),
-        run(home, "--json", "auth", "login", "api", "--with-token", input=TOKEN + "\n"),
-    ):
-        assert step.returncode == 0, step.stdout + step.stderr
+    _install(home, api.url, key="test")
     other = run(home, "--json", "exec", "api", "request", "-p", "path=/who", key="b" * 43 + "=")
     assert other.returncode != 0
     error = json.loads(other.stdout)["error"]
