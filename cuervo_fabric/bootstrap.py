@@ -554,7 +554,15 @@ class Fabric:
         )
         return str(value).rstrip("/")
 
+    def __enter__(self) -> Fabric:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Give back rate-limit tokens taken ahead, write pending metrics and audit rows, close
+        HTTP clients and the store. ``with Fabric() as fabric:`` does it on exit."""
         if "gateway" in self.__dict__:
             try:
                 self.gateway.close()

@@ -290,16 +290,13 @@ def test_a_long_running_process_holds_a_few_tokens_and_gives_them_back_on_close(
     calls made are used."""
     server.route("GET", "/x", Reply(200, {"ok": True}))
     _install_limited(server.url, 200)
-    fab = Fabric()
-    assert fab.store.backend == backend_name
-    try:
+    with Fabric() as fab:  # as a script using the SDK would
+        assert fab.store.backend == backend_name
         made = _call_until_tokens_are_held(fab, at_least=20)
         assert len(server.calls("GET", "/x")) == made
         held = _minute_used(home, "api")
         assert made < held <= made + 200 // 50
-    finally:
-        fab.close()
-    assert _minute_used(home, "api") == made
+    assert _minute_used(home, "api") == made  # leaving the block gave them back
 
 
 def test_a_small_limit_is_exact_token_by_token(home: Path, server: LoopbackServer, fabric: Fabric) -> None:
