@@ -32,7 +32,7 @@ from cuervo_fabric.gateway.pipeline import Call
 from cuervo_fabric.gateway.ratelimit_headers import rate_limit_wait
 from cuervo_fabric.gateway.retry import RetryPolicy, parse_retry_after, sleep
 
-__all__ = ["GatewayHttpClient", "HttpClientPool", "ResponseHook", "error_for_response"]
+__all__ = ["GatewayHttpClient", "HttpClientPool", "ResponseHook", "StatelessClient", "error_for_response"]
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 
@@ -88,6 +88,38 @@ def error_for_response(
     if status == 408:
         return FabricTimeoutError(msg, details=details)
     return UpstreamError(msg, retryable=status in RETRYABLE_STATUS, retry_after_ms=retry_ms, details=details)
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that stays empty: nothing is stored from responses or added to requests."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class StatelessClient(httpx.Client):
+    """An ``httpx.Client`` that keeps no cookies.
+
+    The gateway shares one connection pool per base URL between every instance and tenant of a
+    process, so a cookie a provider set for one instance must never ride along with another's
+    request; and a call's result must not depend on earlier calls. A response's ``Set-Cookie``
+    headers are still there for the connector to read. (It also skips the cookie jar's parsing of
+    every response, which costs as much as a tenth of a small request.)
+    """
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        return None  # httpx sets an empty jar at construction; nothing else sets one
 
 
 class _SchemeTransport(httpx.BaseTransport):
@@ -148,7 +180,7 @@ class HttpClientPool:
         key = (base_url, id(transport), cert)
         client = self._clients.get(key)
         if client is None:
-            client = httpx.Client(
+            client = StatelessClient(
                 base_url=base_url,
                 follow_redirects=False,
                 transport=transport if transport is not None else _default_transport(cert),
@@ -204,7 +236,7 @@ class GatewayHttpClient:
         self.default_headers: Mapping[str, str] = default_headers or _NO_HEADERS
         self._owned = client is None
         if client is None:
-            client = httpx.Client(
+            client = StatelessClient(
                 base_url=base_url,
                 follow_redirects=False,
                 transport=transport if transport is not None else _default_transport(cert),
