@@ -22,14 +22,7 @@ from cuervo_fabric.gateway.pipeline import Call, Handler, Middleware, failure
 if TYPE_CHECKING:
     from cuervo_fabric.ports import GatewayState
 
-__all__ = ["Telemetry", "call_status", "observe_stage"]
-
-
-def call_status(result: ConnectorResult) -> str:
-    """``success``; ``refused`` when nothing went out (a stage said no); else ``error``."""
-    if result.success:
-        return "success"
-    return "refused" if result.metadata.api_calls == 0 else "error"
+__all__ = ["Telemetry", "observe_stage"]
 
 
 class Telemetry:
@@ -136,6 +129,7 @@ def observe_stage(sink: Callable[[CallRecord], None], clock: Callable[[], float]
             except Exception as exc:  # noqa: BLE001 - the gateway answers, it does not raise
                 result = failure(call, InternalError(f"gateway failure: {type(exc).__name__}: {exc}"))
             meta = result.metadata
+            # success; refused when nothing went out (a stage said no); else error
             status = "success" if result.success else "refused" if meta.api_calls == 0 else "error"
             if call.trace is not None:
                 call.explain("observe", status=status, durationMs=round(meta.duration_ms, 3))
