@@ -157,9 +157,11 @@ def _validated(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     if held is not None and held[0] is schema:
         return dict(held[1])
     validated = validate(schema, params, coerce_text=True)
-    if len(_VALIDATED) >= _VALIDATED_MAX:
-        _VALIDATED.clear()
-    _VALIDATED[key] = (schema, dict(validated))
+    # Only results of scalars are kept: a default list or object must stay each call's own.
+    if all(v is None or isinstance(v, str | int | float) for v in validated.values()):
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.clear()
+        _VALIDATED[key] = (schema, dict(validated))
     return validated
 
 
