@@ -31,7 +31,8 @@ def _usable_backend() -> Any:
         from keyring.backends import chainer
     except ImportError as exc:  # pragma: no cover - keyring is a dependency
         raise KeyringUnavailable("keyring is not installed") from exc
-    backend = keyring.get_keyring()
+    direct = _platform_backend()
+    backend = direct if direct is not None else keyring.get_keyring()
     candidates = list(backend.backends) if isinstance(backend, chainer.ChainerBackend) else [backend]
     for candidate in candidates:
         module = type(candidate).__module__.lower()
@@ -43,6 +44,42 @@ def _usable_backend() -> Any:
         _backend = candidate
         return candidate
     raise KeyringUnavailable(f"no secure keyring backend (found {type(backend).__name__})")
+
+
+#: The OS's own keyring backend, by platform (module, class).
+_PLATFORM_BACKENDS = {
+    "linux": ("keyring.backends.SecretService", "Keyring"),
+    "darwin": ("keyring.backends.macOS", "Keyring"),
+    "win32": ("keyring.backends.Windows", "WinVaultKeyring"),
+}
+
+
+def _platform_backend() -> Any:
+    """The platform's OS keyring, imported directly, when nothing overrides keyring's choice.
+
+    ``keyring.get_keyring()`` imports and probes every installed backend (on Linux that includes
+    the macOS one, whose ``ctypes`` library search alone costs ~30 ms) on every CLI call. When
+    neither ``PYTHON_KEYRING_BACKEND`` nor a ``keyringrc.cfg`` picks a backend, the platform's own
+    is what keyring would choose; ``None`` (keyring's discovery) when it is unavailable.
+    """
+    import importlib
+    import os
+    import sys
+
+    target = _PLATFORM_BACKENDS.get(sys.platform)
+    if target is None or os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return None
+    try:
+        from keyring.util import platform_
+
+        if (platform_.config_root() / "keyringrc.cfg").exists():
+            return None
+        candidate = getattr(importlib.import_module(target[0]), target[1])()
+        if getattr(candidate, "priority", 0) > 0:  # raises when the service is not there
+            return candidate
+    except Exception:  # noqa: BLE001 - any trouble: let keyring discover as it always does
+        return None
+    return None
 
 
 def _bounded(fn: Any, *args: Any) -> Any:
