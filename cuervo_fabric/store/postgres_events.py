@@ -97,11 +97,6 @@ class PostgresEventStore:
     def _owner(self) -> contextlib.AbstractContextManager[Cursor]:
         return self.store.owner()
 
-    def _fenced(self, tenant_id: str, key_id: str) -> contextlib.AbstractContextManager[Cursor]:
-        """The tenant's write of a sealed webhook secret, fenced like a credential's
-        (``PostgresStore.fenced``)."""
-        return self.store.fenced(tenant_id, key_id)
-
     # ------------------------------------------------------------------ the log
     def append_events(
         self, events: Sequence[IntegrationEvent], *, target_subscriber: str | None = None
@@ -622,7 +617,7 @@ class PostgresEventStore:
     # ------------------------------------------------------------------ outgoing webhooks
     def insert_subscription(self, subscription: WebhookSubscription, subscriber: Subscriber) -> None:
         s = subscription
-        with self._fenced(s.tenant_id, s.sealed.key_id) as cur:
+        with self.store.fenced(s.tenant_id, s.sealed.key_id) as cur:
             self.upsert_subscriber(subscriber)
             cur.execute(
                 "INSERT INTO webhook_subscriptions (id, tenant_id, url, events, secret_hash, active,"
@@ -704,7 +699,7 @@ class PostgresEventStore:
     def update_subscription_secrets(
         self, tenant_id: str, subscription_id: str, sealed: Sealed, secret_hash: str
     ) -> bool:
-        with self._fenced(tenant_id, sealed.key_id) as cur:
+        with self.store.fenced(tenant_id, sealed.key_id) as cur:
             cur.execute(
                 "UPDATE webhook_subscriptions SET sealed_secrets = %s, sealed_key = %s, sealed_key_id = %s,"
                 " secret_hash = %s, updated_at = %s WHERE tenant_id = %s AND id = %s",
@@ -756,7 +751,7 @@ class PostgresEventStore:
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
         e = endpoint
-        with self._fenced(e.tenant_id, e.sealed.key_id) as cur:
+        with self.store.fenced(e.tenant_id, e.sealed.key_id) as cur:
             cur.execute(
                 "INSERT INTO webhook_endpoints (instance_id, tenant_id, connector_id, token_hash,"
                 " sealed_secret, sealed_key, sealed_key_id, secret_source, created_at, updated_at)"

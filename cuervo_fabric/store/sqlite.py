@@ -232,18 +232,28 @@ class SqliteStore:
                 )
 
     # ------------------------------------------------------------------ credentials
-    def put_credential(self, record: CredentialRecord) -> None:
+    @contextlib.contextmanager
+    def fenced(self, key_id: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction for a secret sealed with ``key_id``, fenced by the vault's key state.
+
+        Under the write lock, so a rotation commits wholly before or wholly after it: a key a
+        rotation retired is refused (``AuthFailedError``, ``reason="master_key_retired"``) and
+        nothing is written; when no key is current yet, ``key_id`` becomes the current one.
+        """
         with self.transaction() as conn:
-            # Under the write lock: a rotation commits either wholly before or wholly after this.
-            current, retired = key_state(conn, record.encryption_key_id)
-            if record.encryption_key_id in retired:
-                raise retired_key_error(record.encryption_key_id, current)
+            current, retired = key_state(conn, key_id)
+            if key_id in retired:
+                raise retired_key_error(key_id, current)
             if current is None or current in retired:
                 conn.execute(
                     "INSERT INTO vault_state (id, current_key_id) VALUES (1, ?)"
                     " ON CONFLICT(id) DO UPDATE SET current_key_id = excluded.current_key_id",
-                    (record.encryption_key_id,),
+                    (key_id,),
                 )
+            yield conn
+
+    def put_credential(self, record: CredentialRecord) -> None:
+        with self.fenced(record.encryption_key_id) as conn:
             conn.execute(
                 "INSERT INTO connector_credentials (id, instance_id, tenant_id, credential_type,"
                 " encrypted_data, wrapped_key, encryption_key_id, expires_at, refreshed_at,"

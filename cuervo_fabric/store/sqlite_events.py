@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cuervo_fabric.domain.models import IntegrationEvent
@@ -39,8 +39,8 @@ from cuervo_fabric.store._event_rows import (
     subscriber_from_row,
     subscription_from_row,
 )
-from cuervo_fabric.store._rows import changed_since, dumps, retired_key_error
-from cuervo_fabric.store.sqlite import SqliteStore, key_state
+from cuervo_fabric.store._rows import changed_since, dumps
+from cuervo_fabric.store.sqlite import SqliteStore
 
 __all__ = ["SqliteEventStore"]
 
@@ -64,39 +64,9 @@ class SqliteEventStore:
                 raise InvalidInputError(f"unknown synchronous mode {synchronous!r}")
             self.conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """``BEGIN IMMEDIATE``, or join the transaction already open on this connection."""
-        if self.conn.in_transaction:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    @contextlib.contextmanager
-    def _fenced(self, key_id: str) -> Iterator[sqlite3.Connection]:
-        """The write transaction of a sealed webhook secret, fenced by the vault's key state.
-
-        Under the write lock (as ``SqliteStore.put_credential``): a secret sealed with a master key
-        a rotation retired is refused (``AuthFailedError``, ``reason="master_key_retired"``) and
-        nothing is written; when no key is current yet, the secret's key becomes the current one.
-        """
-        with self.transaction() as conn:
-            current, retired = key_state(conn, key_id)
-            if key_id in retired:
-                raise retired_key_error(key_id, current)
-            if current is None or current in retired:
-                conn.execute(
-                    "INSERT INTO vault_state (id, current_key_id) VALUES (1, ?)"
-                    " ON CONFLICT(id) DO UPDATE SET current_key_id = excluded.current_key_id",
-                    (key_id,),
-                )
-            yield conn
+        return self.store.transaction()
 
     # ------------------------------------------------------------------ the log
     def append_events(
@@ -608,7 +578,7 @@ class SqliteEventStore:
     # ------------------------------------------------------------------ outgoing webhooks
     def insert_subscription(self, subscription: WebhookSubscription, subscriber: Subscriber) -> None:
         s = subscription
-        with self._fenced(s.sealed.key_id) as conn:
+        with self.store.fenced(s.sealed.key_id) as conn:
             self.upsert_subscriber(subscriber)
             conn.execute(
                 "INSERT INTO webhook_subscriptions (id, tenant_id, url, events, secret_hash, active,"
@@ -684,7 +654,7 @@ class SqliteEventStore:
     def update_subscription_secrets(
         self, tenant_id: str, subscription_id: str, sealed: Sealed, secret_hash: str
     ) -> bool:
-        with self._fenced(sealed.key_id) as conn:
+        with self.store.fenced(sealed.key_id) as conn:
             cur = conn.execute(
                 "UPDATE webhook_subscriptions SET sealed_secrets = ?, sealed_key = ?, sealed_key_id = ?,"
                 " secret_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
@@ -730,7 +700,7 @@ class SqliteEventStore:
     # ------------------------------------------------------------------ inbound endpoints
     def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
         e = endpoint
-        with self._fenced(e.sealed.key_id) as conn:
+        with self.store.fenced(e.sealed.key_id) as conn:
             conn.execute(
                 "INSERT INTO webhook_endpoints (instance_id, tenant_id, connector_id, token_hash,"
                 " sealed_secret, sealed_key, sealed_key_id, secret_source, created_at, updated_at)"
