@@ -11,9 +11,7 @@ on every call.
 
 from __future__ import annotations
 
-import itertools
-import os
-import random
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,30 +22,9 @@ if TYPE_CHECKING:
     from cuervo_fabric.domain.gateway import InstanceView
     from cuervo_fabric.ports import GatewayState
 
-__all__ = ["Gateway", "new_trace_id"]
+__all__ = ["Gateway"]
 
 DEFAULT_TIMEOUT_MS = 30_000
-
-_TRACE_PREFIX = ""
-_trace_counter = itertools.count()
-
-
-def _reseed_trace_ids() -> None:
-    global _TRACE_PREFIX, _trace_counter
-    _TRACE_PREFIX = f"{random.getrandbits(64):016x}"
-    _trace_counter = itertools.count(random.getrandbits(40))
-
-
-_reseed_trace_ids()
-if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
-    os.register_at_fork(after_in_child=_reseed_trace_ids)
-
-
-def new_trace_id() -> str:
-    """32 hex digits (a W3C trace id): a random half per process, then a counter.
-
-    Unique without a system call per call; not a secret (it is printed and stored)."""
-    return f"{_TRACE_PREFIX}{next(_trace_counter):016x}"
 
 
 class Gateway:
@@ -138,7 +115,7 @@ class Gateway:
                 tenant_id=self.tenant,
                 user_id=self.user,
                 timeout_ms=timeout_ms,
-                trace_id=trace_id or new_trace_id(),
+                trace_id=trace_id or uuid.uuid4().hex,
                 idempotency_key=idempotency_key,
                 no_cache=no_cache,
             ),

@@ -46,16 +46,10 @@ class Telemetry:
 
     def record(self, rec: CallRecord) -> None:
         with self._lock:
-            buffer = self._buffer
-            buffer.append(rec)
-            n = len(buffer)
-            if n == 1:
-                self._first = now = time.monotonic()
-            elif n < self.max_batch and n % 16:  # the age is checked every 16 records
-                return
-            else:
-                now = time.monotonic()
-            due = n >= self.max_batch or now - self._first >= self.max_age_s
+            if not self._buffer:
+                self._first = time.monotonic()
+            self._buffer.append(rec)
+            due = len(self._buffer) >= self.max_batch or time.monotonic() - self._first >= self.max_age_s
         if due:
             if self._thread is not None:
                 self._wake.set()

@@ -124,7 +124,7 @@ def permission_stage(next_: Handler) -> Handler:
             )
         if cap.params_schema is not None:
             try:
-                params = _validated(cap.params_schema, call.action.params)
+                params = validate(cap.params_schema, call.action.params, coerce_text=True)
             except FabricError as exc:
                 call.explain("permission", allowed=False, reason="invalid params")
                 return failure(call, exc)
@@ -138,31 +138,6 @@ def permission_stage(next_: Handler) -> Handler:
         return _check_runnable(call, next_, health=False)
 
     return run
-
-
-#: (schema id, params as (name, type, value) triples) -> (schema, validated params): calls repeat
-#: the same few flat params, and validation is deterministic.
-_VALIDATED: dict[tuple[int, tuple[tuple[str, type, Any], ...]], tuple[Any, dict[str, Any]]] = {}
-_VALIDATED_MAX = 1024
-
-
-def _validated(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """``validate(schema, params, coerce_text=True)``, remembered for flat params of scalars."""
-    try:
-        key = (id(schema), tuple((k, v.__class__, v) for k, v in params.items()))
-        held = _VALIDATED.get(key)
-    except TypeError:  # a list or an object among the values: not hashable, validate each time
-        validated: dict[str, Any] = validate(schema, params, coerce_text=True)
-        return validated
-    if held is not None and held[0] is schema:
-        return dict(held[1])
-    validated = validate(schema, params, coerce_text=True)
-    # Only results of scalars are kept: a default list or object must stay each call's own.
-    if all(v is None or isinstance(v, str | int | float) for v in validated.values()):
-        if len(_VALIDATED) >= _VALIDATED_MAX:
-            _VALIDATED.clear()
-        _VALIDATED[key] = (schema, dict(validated))
-    return validated
 
 
 def _check_runnable(call: Call, next_: Handler, *, health: bool) -> ConnectorResult:

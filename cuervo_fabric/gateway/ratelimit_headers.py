@@ -188,24 +188,13 @@ def _ietf(h: Mapping[str, str], now: float) -> list[ProviderLimit]:
 
 def _relevant(headers: Mapping[str, str]) -> dict[str, str]:
     """The rate-limit headers only, names in lower case (one pass; nothing else is decoded)."""
-    out: dict[str, str] = {}
-    items = getattr(headers, "_list", None)
-    if items is not None:
-        # httpx.Headers keeps (raw name, lower-case name, value) bytes triples: read them as they
-        # are (a response has a few dozen headers at most, and this runs on every response).
-        try:
-            for _, name, value in items:
-                if b"ratelimit" in name or name == b"retry-after":
-                    out[name.decode("latin-1")] = value.decode("latin-1")
-            return out
-        except (TypeError, ValueError, AttributeError):  # another httpx layout: the public way
-            out.clear()
     raw = getattr(headers, "raw", None)
-    if raw is not None:
+    if raw is not None:  # httpx.Headers: bytes pairs, cheaper than decoding every header
+        out: dict[str, str] = {}
         for key, value in raw:
-            lk = key.lower()
-            if b"ratelimit" in lk or lk == b"retry-after":
-                out[lk.decode("latin-1")] = value.decode("latin-1")
+            name = key.lower()
+            if b"ratelimit" in name or name == b"retry-after":
+                out[name.decode("latin-1")] = value.decode("latin-1")
         return out
     return {
         k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower() or k.lower() == "retry-after"
